@@ -1,0 +1,76 @@
+import { z } from 'zod';
+
+/** What the in-VM harness knows how to run; each test of an exercise names one. */
+export const TestKind = z.enum([
+  // module lifecycle
+  'load', // finit_module within the timeout; for a fixed device, the node must appear
+  'discover', // find the device nodes the module created (new /dev entries or /proc/devices majors)
+  'unload_busy', // delete_module must be refused while the device is open
+  'unload', // delete_module succeeds once the device is closed; the node goes away
+  'kmemleak', // kmemleak scan after unload; leaks are reported as findings
+  // msgbuf semantics (single-threaded)
+  'empty_read',
+  'write_read',
+  'replace',
+  'max_size',
+  'read_offsets',
+  'open_resets_offset',
+  'alloc_failure', // fail the Nth allocation of a write (fail-nth); the driver must cope
+  // concurrency
+  'race_writers', // writers race whole messages while readers check every read is one whole message
+  'race_open_close', // open/read/close storms racing writers
+  'generic_stress', // chardev-generic: random-size writes, reads, lseek, open/close on every node
+]);
+export type TestKind = z.infer<typeof TestKind>;
+
+const ParamValue = z.union([z.number().int(), z.string().regex(/^[A-Za-z0-9_./-]+$/)]);
+
+export const ExerciseTest = z.object({
+  name: z.string().regex(/^[a-z][a-z0-9_]*$/, 'test names are lower_snake_case'),
+  kind: TestKind,
+  description: z.string(),
+  points: z.number().int().nonnegative(),
+  timeoutSeconds: z.number().int().positive().max(300).default(20),
+  /** kind-specific knobs (threads, seconds, size...), passed verbatim to the harness */
+  params: z.record(z.string().regex(/^[a-z][a-z0-9_]*$/), ParamValue).default({}),
+});
+export type ExerciseTest = z.infer<typeof ExerciseTest>;
+
+export const ExerciseSpec = z
+  .object({
+    slug: z.string().regex(/^[a-z][a-z0-9-]*$/),
+    title: z.string().min(1),
+    summary: z.string().min(1),
+    /** the module the submission must build; absent: any single module name (chardev-generic) */
+    module: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).optional(),
+    /** the node the module must create; absent: discovered after load */
+    device: z.string().regex(/^\/dev\/[A-Za-z0-9_.-]+$/).optional(),
+    limits: z
+      .object({
+        maxFiles: z.number().int().positive().default(16),
+        maxFileBytes: z.number().int().positive().default(256 * 1024),
+        maxTotalBytes: z.number().int().positive().default(1024 * 1024),
+        buildTimeoutSeconds: z.number().int().positive().default(120),
+        /** wall clock for the whole VM run: boot, tests, unload */
+        vmTimeoutSeconds: z.number().int().positive().default(240),
+      })
+      .prefault({}),
+    tests: z.array(ExerciseTest).min(1),
+  })
+  .superRefine((spec, ctx) => {
+    const names = new Set<string>();
+    for (const [i, t] of spec.tests.entries()) {
+      if (names.has(t.name)) {
+        ctx.addIssue({ code: 'custom', path: ['tests', i, 'name'], message: `duplicate test name ${t.name}` });
+      }
+      names.add(t.name);
+    }
+    if (spec.tests[0]?.kind !== 'load') {
+      ctx.addIssue({ code: 'custom', path: ['tests', 0], message: 'the first test must be of kind load' });
+    }
+    if (!spec.device && !spec.tests.some((t) => t.kind === 'discover')) {
+      ctx.addIssue({ code: 'custom', path: ['tests'], message: 'an exercise without a fixed device needs a discover test' });
+    }
+  });
+export type ExerciseSpec = z.infer<typeof ExerciseSpec>;
+export type ExerciseSpecInput = z.input<typeof ExerciseSpec>;

@@ -1,0 +1,73 @@
+import { z } from 'zod';
+
+/** Report families the kernel-log analyzer recognises. */
+export const FindingKind = z.enum([
+  'kasan',
+  'kcsan',
+  'kfence',
+  'lockdep',
+  'atomic-sleep',
+  'bug',
+  'oops',
+  'panic',
+  'warning',
+  'hung-task',
+  'soft-lockup',
+  'rcu-stall',
+  'kmemleak',
+  'ubsan',
+  'list-corruption',
+  'refcount',
+  'stack-corruption',
+]);
+export type FindingKind = z.infer<typeof FindingKind>;
+
+/** One stack frame of a report, symbolized as far as possible. */
+export const Frame = z.object({
+  function: z.string(),
+  /** `msgbuf_write+0x45/0x120`: offset and size as the kernel printed them */
+  offset: z.number().int().nonnegative().optional(),
+  size: z.number().int().nonnegative().optional(),
+  /** loadable module the function lives in (`[msgbuf]`); absent for the core kernel */
+  module: z.string().optional(),
+  /** source file and line, filled by the symbolizer for frames in the student's module */
+  file: z.string().optional(),
+  line: z.number().int().positive().optional(),
+  /** the source line's text, when the symbolizer had the source at hand */
+  source: z.string().optional(),
+  /** frame printed inline (`? foo`) or unreliable: never reported, kept for completeness */
+  inlined: z.boolean().optional(),
+});
+export type Frame = z.infer<typeof Frame>;
+
+/** The faulting memory access, for KASAN/KFENCE/KCSAN and page-fault oopses. */
+export const Access = z.object({
+  type: z.enum(['read', 'write']),
+  size: z.number().int().nonnegative().optional(),
+  address: z.string().optional(),
+});
+export type Access = z.infer<typeof Access>;
+
+export const Finding = z.object({
+  kind: FindingKind,
+  /** syzkaller-style one-line title, e.g. `KASAN: slab-use-after-free Write in msgbuf_write` */
+  title: z.string(),
+  access: Access.optional(),
+  /** the main (crashing) stack, innermost first, without `?` frames */
+  frames: z.array(Frame),
+  /** extra stacks a report carries: KASAN's allocation and free stacks, lockdep's chains */
+  stacks: z
+    .array(z.object({ label: z.string(), frames: z.array(Frame) }))
+    .optional(),
+  /** the report's text with timestamps stripped */
+  raw: z.string(),
+  /** true when the report ended before its end marker: nothing beyond what was printed is claimed */
+  truncated: z.boolean().optional(),
+  /** 0-based index of the report's first line in the console log */
+  line: z.number().int().nonnegative().optional(),
+  /** the harness test that was running when the report appeared (from kgrader markers) */
+  test: z.string().optional(),
+  /** how many times the same title was seen in this log (later copies are folded into this one) */
+  count: z.number().int().positive().optional(),
+});
+export type Finding = z.infer<typeof Finding>;
