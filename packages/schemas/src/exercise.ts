@@ -74,3 +74,24 @@ export const ExerciseSpec = z
   });
 export type ExerciseSpec = z.infer<typeof ExerciseSpec>;
 export type ExerciseSpecInput = z.input<typeof ExerciseSpec>;
+
+/** What grading a shipped solution must give: the exercise's own regression contract. */
+export const SolutionExpectation = z.object({
+  description: z.string(),
+  verdict: z.enum(['pass', 'fail']),
+  /** false: the solution is meant not to compile */
+  builds: z.boolean().default(true),
+  /** at least one finding must be of one of these kinds (how the bug must be caught) */
+  anyOfFindingKinds: z.array(z.string()).default([]),
+  /** each test must end other than pass */
+  failingTests: z.array(z.string()).default([]),
+  /** a substring the first matching finding's title must contain, e.g. `msgbuf_write` */
+  titleIncludes: z.string().optional(),
+  /** the grading must mark the console as cut (console floods) */
+  consoleTruncated: z.boolean().optional(),
+});
+export type SolutionExpectation = z.infer<typeof SolutionExpectation>;
+
+/** `exercises/<slug>/solutions.json`: solution folder name -> expectation. */
+export const SolutionExpectations = z.record(z.string().regex(/^[a-z0-9][a-z0-9-]*$/), SolutionExpectation);
+export type SolutionExpectations = z.infer<typeof SolutionExpectations>;

@@ -2,3 +2,4 @@ export * from './finding.js';
 export * from './exercise.js';
 export * from './result.js';
 export * from './harness.js';
+export * from './api.js';

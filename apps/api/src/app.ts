@@ -1,0 +1,62 @@
+import multipart from '@fastify/multipart';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
+import type { ApiDeps } from './deps.js';
+import { installErrorHandler } from './errors.js';
+import { authPlugin } from './lib/auth.js';
+import { assignmentsPlugin } from './routes/assignments.js';
+import { coursesPlugin } from './routes/courses.js';
+import { eventsPlugin } from './routes/events.js';
+import { createMetrics, opsPlugin } from './routes/ops.js';
+import { submissionsPlugin } from './routes/submissions.js';
+
+export interface BuildAppOptions {
+  deps: ApiDeps;
+  logger: FastifyBaseLogger | false;
+}
+
+/** Builds the API (not listening): used by main.ts and by the tests. */
+export async function buildApp({ deps, logger }: BuildAppOptions): Promise<FastifyInstance> {
+  const app = Fastify({
+    ...(logger ? { loggerInstance: logger } : { logger: false }),
+    disableRequestLogging: false,
+    trustProxy: true,
+    bodyLimit: 1024 * 1024,
+    return503OnClosing: true,
+  }).withTypeProvider<ZodTypeProvider>();
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  installErrorHandler(app);
+
+  await app.register(swagger, {
+    openapi: {
+      info: {
+        title: 'kgrader API',
+        version: '1.0.0',
+        description:
+          'Grades Linux kernel-driver exercises. Authenticate with `Authorization: Bearer <token>`. Errors are RFC 9457 problem+json.',
+      },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+    },
+    transform: jsonSchemaTransform,
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+  await app.register(multipart, { throwFileSizeLimit: true });
+
+  const metrics = createMetrics(deps);
+  await app.register(opsPlugin, { deps, metrics });
+  await app.register(
+    async (v1) => {
+      await v1.register(authPlugin, { db: deps.db });
+      await v1.register(coursesPlugin, { deps });
+      await v1.register(assignmentsPlugin, { deps });
+      await v1.register(submissionsPlugin, { deps });
+      await v1.register(eventsPlugin, { deps });
+    },
+    { prefix: '/api/v1' },
+  );
+  return app;
+}

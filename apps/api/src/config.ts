@@ -1,0 +1,46 @@
+import { z } from 'zod';
+
+const bool = z.stringbool();
+
+/** The API's configuration, parsed once at boot from the environment and passed down. */
+export const ApiEnv = z.object({
+  PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+  HOST: z.string().default('127.0.0.1'),
+  /** the URL clients use to reach the API (links in responses, demo output) */
+  PUBLIC_URL: z.url().optional(),
+  DATABASE_URL: z.string().default('postgresql://postgres@127.0.0.1:5432/kgrader'),
+  REDIS_URL: z.string().default('redis://127.0.0.1:6379'),
+  /** bullmq key prefix: separate deployments (or test runs) sharing one Redis */
+  QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9_-]+$/).default('bull'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** where the engine finds exercises/<slug>; default: the engine's own */
+  EXERCISES_DIR: z.string().optional(),
+  /** apply prisma/migrations at boot */
+  MIGRATE_ON_START: bool.default(true),
+  /** infrastructure-error retries: total tries and first backoff */
+  GRADING_ATTEMPTS: z.coerce.number().int().min(1).max(20).default(4),
+  GRADING_BACKOFF_MS: z.coerce.number().int().min(0).default(5_000),
+  /** seconds a submission may sit queued without a live job before the reconciler re-enqueues it */
+  RECONCILE_GRACE_SECONDS: z.coerce.number().int().min(1).default(30),
+  /** seconds an SSE stream stays open at most (the client reconnects with Last-Event-ID) */
+  SSE_MAX_SECONDS: z.coerce.number().int().min(1).default(1800),
+});
+export type ApiEnv = z.infer<typeof ApiEnv>;
+
+export interface ApiConfig {
+  publicUrl: string;
+  exercisesDir: string | undefined;
+  retry: { attempts: number; backoffMs: number };
+  sseMaxSeconds: number;
+  logLevel: ApiEnv['LOG_LEVEL'];
+}
+
+export function apiConfigFromEnv(env: ApiEnv): ApiConfig {
+  return {
+    publicUrl: (env.PUBLIC_URL ?? `http://${env.HOST.includes(':') ? `[${env.HOST}]` : env.HOST}:${env.PORT}`).replace(/\/$/, ''),
+    exercisesDir: env.EXERCISES_DIR,
+    retry: { attempts: env.GRADING_ATTEMPTS, backoffMs: env.GRADING_BACKOFF_MS },
+    sseMaxSeconds: env.SSE_MAX_SECONDS,
+    logLevel: env.LOG_LEVEL,
+  };
+}

@@ -1,0 +1,56 @@
+import { submissionChannel, type PublishedEvent } from '@kgrader/db';
+import type { Redis } from 'ioredis';
+
+type Listener = (ev: PublishedEvent) => void;
+
+/**
+ * Fans a single Redis subscriber connection out to the SSE streams of this API process: one
+ * SUBSCRIBE per watched submission, however many browsers watch it.
+ */
+export class EventHub {
+  private readonly listeners = new Map<string, Set<Listener>>();
+
+  constructor(private readonly sub: Redis) {
+    sub.on('message', (channel: string, message: string) => {
+      const set = this.listeners.get(channel);
+      if (!set) return;
+      let ev: PublishedEvent;
+      try {
+        ev = JSON.parse(message) as PublishedEvent;
+      } catch {
+        return;
+      }
+      for (const l of set) l(ev);
+    });
+  }
+
+  /** Resolves once Redis confirmed the subscription, so nothing published afterwards is missed. */
+  async subscribe(submissionId: string, listener: Listener): Promise<() => Promise<void>> {
+    const channel = submissionChannel(submissionId);
+    let set = this.listeners.get(channel);
+    if (!set) {
+      set = new Set();
+      this.listeners.set(channel, set);
+    }
+    set.add(listener);
+    await this.sub.subscribe(channel);
+    return async () => {
+      const s = this.listeners.get(channel);
+      if (!s) return;
+      s.delete(listener);
+      if (s.size === 0) {
+        this.listeners.delete(channel);
+        await this.sub.unsubscribe(channel).catch(() => {});
+      }
+    };
+  }
+
+  get watched(): number {
+    return this.listeners.size;
+  }
+
+  async close(): Promise<void> {
+    this.listeners.clear();
+    this.sub.disconnect();
+  }
+}

@@ -1,0 +1,66 @@
+import type { Assignment, Course, GradingRun, Role, Submission } from '@kgrader/db';
+import type { AssignmentOut, CourseOut, RunOut, SubmissionSummary } from '@kgrader/schemas';
+
+const iso = (d: Date | null | undefined) => (d ? d.toISOString() : null);
+
+export function courseOut(c: Course, role: Role | null): CourseOut {
+  return { id: c.id, code: c.code, title: c.title, createdAt: c.createdAt.toISOString(), role };
+}
+
+export function assignmentOut(a: Assignment): AssignmentOut {
+  return {
+    id: a.id,
+    courseId: a.courseId,
+    exerciseSlug: a.exerciseSlug,
+    title: a.title,
+    opensAt: iso(a.opensAt),
+    dueAt: iso(a.dueAt),
+    maxPoints: a.maxPoints,
+    rateLimitCount: a.rateLimitCount,
+    rateLimitWindowSeconds: a.rateLimitWindowSeconds,
+    showTestDetailsBeforeDue: a.showTestDetailsBeforeDue,
+    supersedeQueued: a.supersedeQueued,
+    createdAt: a.createdAt.toISOString(),
+  };
+}
+
+export function submissionSummary(
+  s: Submission & { user?: { email: string; name: string } | null },
+  topFinding?: string | null,
+): SubmissionSummary {
+  return {
+    id: s.id,
+    assignmentId: s.assignmentId,
+    userId: s.userId,
+    ...(s.user ? { userEmail: s.user.email, userName: s.user.name } : {}),
+    status: s.status,
+    verdict: s.verdict,
+    score: s.score,
+    maxScore: s.maxScore,
+    summary: s.summary,
+    sha256: s.sha256,
+    attemptCount: s.attemptCount,
+    reason: s.reason,
+    createdAt: s.createdAt.toISOString(),
+    startedAt: iso(s.startedAt),
+    finishedAt: iso(s.finishedAt),
+    ...(topFinding !== undefined ? { topFinding } : {}),
+  };
+}
+
+export function runOut(r: GradingRun): RunOut {
+  return {
+    id: r.id,
+    attempt: r.attempt,
+    reason: r.reason,
+    status: r.status,
+    verdict: r.verdict,
+    score: r.score,
+    maxScore: r.maxScore,
+    summary: r.summary,
+    infrastructureError: r.infrastructureError,
+    timings: (r.timings as Record<string, number> | null) ?? null,
+    startedAt: r.startedAt.toISOString(),
+    finishedAt: iso(r.finishedAt),
+  };
+}

@@ -1,0 +1,50 @@
+import { createDb, createGradingQueue, createRedis, ensureDatabase, migrate } from '@kgrader/db';
+import { pino } from 'pino';
+import { buildApp } from './app.js';
+import { engineCatalog } from './catalog.js';
+import { ApiEnv, apiConfigFromEnv } from './config.js';
+import { EventHub } from './lib/event-hub.js';
+
+const env = ApiEnv.parse(process.env);
+const config = apiConfigFromEnv(env);
+const logger = pino({ level: env.LOG_LEVEL, base: { svc: 'api' } });
+
+if (env.MIGRATE_ON_START) {
+  await ensureDatabase(env.DATABASE_URL);
+  const report = await migrate({ databaseUrl: env.DATABASE_URL, log: (m) => logger.info(m) });
+  logger.info({ applied: report.applied.length, alreadyApplied: report.alreadyApplied.length }, 'migrations checked');
+}
+
+const db = createDb({ databaseUrl: env.DATABASE_URL });
+const redis = createRedis(env.REDIS_URL);
+const sub = createRedis(env.REDIS_URL);
+const queue = createGradingQueue(redis, env.QUEUE_PREFIX);
+const events = new EventHub(sub);
+const app = await buildApp({
+  deps: { db, redis, queue, events, catalog: engineCatalog(config.exercisesDir), config },
+  logger,
+});
+
+let stopping = false;
+async function shutdown(signal: string) {
+  if (stopping) return;
+  stopping = true;
+  logger.info({ signal }, 'shutting down');
+  const force = setTimeout(() => process.exit(1), 15_000);
+  force.unref();
+  try {
+    await events.close(); // ends the SSE streams' subscriptions; app.close() waits for open requests
+    await app.close();
+    await queue.close();
+    redis.disconnect();
+    await db.$disconnect();
+  } catch (err) {
+    logger.error({ err }, 'shutdown failed');
+  }
+  process.exit(0);
+}
+process.on('SIGTERM', () => void shutdown('SIGTERM'));
+process.on('SIGINT', () => void shutdown('SIGINT'));
+
+await app.listen({ port: env.PORT, host: env.HOST });
+logger.info({ url: config.publicUrl, docs: `${config.publicUrl}/docs` }, 'kgrader API listening');

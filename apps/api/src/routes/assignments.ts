@@ -1,0 +1,242 @@
+import { Prisma } from '@kgrader/db';
+import {
+  AssignmentCreate,
+  AssignmentIdParams,
+  AssignmentOut,
+  AssignmentStats,
+  AssignmentUpdate,
+  CourseIdParams,
+  Problem,
+  RegradeAccepted,
+  SubmissionList,
+  SubmissionListQuery,
+} from '@kgrader/schemas';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import type { ApiDeps } from '../deps.js';
+import { badRequest, HttpError, notFound } from '../errors.js';
+import { requireInstructor, requireMember, requireUser } from '../lib/auth.js';
+import { loadAssignment } from '../lib/access.js';
+import { assignmentOut, submissionSummary } from '../lib/mappers.js';
+import { regrade } from '../lib/regrade.js';
+
+const errors = { 400: Problem, 401: Problem, 403: Problem, 404: Problem, 409: Problem, 422: Problem };
+const date = (s: string | null | undefined) => (s === undefined ? undefined : s === null ? null : new Date(s));
+
+function encodeCursor(createdAt: Date, id: string): string {
+  return Buffer.from(`${createdAt.toISOString()}|${id}`).toString('base64url');
+}
+function decodeCursor(c: string): { createdAt: Date; id: string } {
+  const [iso, id] = Buffer.from(c, 'base64url').toString('utf8').split('|');
+  const createdAt = new Date(iso ?? '');
+  if (!id || Number.isNaN(createdAt.getTime()) || !/^[0-9a-f-]{36}$/.test(id)) throw badRequest('invalid cursor');
+  return { createdAt, id };
+}
+
+/** Assignments: creation and edits, submission listings, bulk regrade, statistics. */
+export const assignmentsPlugin: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (app, { deps }) => {
+  const { db } = deps;
+
+  app.post(
+    '/courses/:courseId/assignments',
+    { schema: { tags: ['assignments'], summary: 'Create an assignment (instructors)', params: CourseIdParams, body: AssignmentCreate, response: { 201: AssignmentOut, ...errors } } },
+    async (req, reply) => {
+      const user = requireUser(req);
+      const course = await db.course.findUnique({ where: { id: req.params.courseId } });
+      if (!course) throw notFound('course');
+      await requireInstructor(db, user, course.id);
+      const b = req.body;
+      if (!(await deps.catalog.get(b.exerciseSlug))) throw new HttpError(422, `unknown exercise ${b.exerciseSlug}`);
+      if (b.opensAt && b.dueAt && new Date(b.opensAt) >= new Date(b.dueAt)) throw new HttpError(422, 'opensAt must be before dueAt');
+      const a = await db.$transaction(async (tx) => {
+        const a = await tx.assignment.create({
+          data: {
+            courseId: course.id,
+            exerciseSlug: b.exerciseSlug,
+            title: b.title,
+            opensAt: date(b.opensAt) ?? null,
+            dueAt: date(b.dueAt) ?? null,
+            maxPoints: b.maxPoints,
+            rateLimitCount: b.rateLimitCount,
+            rateLimitWindowSeconds: b.rateLimitWindowSeconds,
+            showTestDetailsBeforeDue: b.showTestDetailsBeforeDue,
+            supersedeQueued: b.supersedeQueued,
+          },
+        });
+        await tx.auditEvent.create({ data: { actorId: user.id, action: 'assignment.create', courseId: course.id, targetType: 'assignment', targetId: a.id, data: { exerciseSlug: a.exerciseSlug } } });
+        return a;
+      });
+      return reply.code(201).send(assignmentOut(a));
+    },
+  );
+
+  app.get(
+    '/courses/:courseId/assignments',
+    { schema: { tags: ['assignments'], summary: "A course's assignments (members)", params: CourseIdParams, response: { 200: z.array(AssignmentOut), ...errors } } },
+    async (req) => {
+      const user = requireUser(req);
+      const course = await db.course.findUnique({ where: { id: req.params.courseId } });
+      if (!course) throw notFound('course');
+      await requireMember(db, user, course.id);
+      const rows = await db.assignment.findMany({ where: { courseId: course.id }, orderBy: { createdAt: 'asc' } });
+      return rows.map(assignmentOut);
+    },
+  );
+
+  app.get('/assignments/:assignmentId', { schema: { tags: ['assignments'], params: AssignmentIdParams, response: { 200: AssignmentOut, ...errors } } }, async (req) => {
+    const { assignment } = await loadAssignment(db, requireUser(req), req.params.assignmentId);
+    return assignmentOut(assignment);
+  });
+
+  app.patch(
+    '/assignments/:assignmentId',
+    { schema: { tags: ['assignments'], summary: 'Edit an assignment (instructors)', params: AssignmentIdParams, body: AssignmentUpdate, response: { 200: AssignmentOut, ...errors } } },
+    async (req) => {
+      const user = requireUser(req);
+      const { assignment } = await loadAssignment(db, user, req.params.assignmentId);
+      await requireInstructor(db, user, assignment.courseId);
+      const { opensAt, dueAt, ...rest } = req.body;
+      const data: Prisma.AssignmentUpdateInput = { ...rest };
+      if (opensAt !== undefined) data.opensAt = date(opensAt);
+      if (dueAt !== undefined) data.dueAt = date(dueAt);
+      const a = await db.$transaction(async (tx) => {
+        const a = await tx.assignment.update({ where: { id: assignment.id }, data });
+        await tx.auditEvent.create({ data: { actorId: user.id, action: 'assignment.update', courseId: a.courseId, targetType: 'assignment', targetId: a.id, data: req.body } });
+        return a;
+      });
+      if (a.opensAt && a.dueAt && a.opensAt >= a.dueAt) throw new HttpError(422, 'opensAt must be before dueAt');
+      return assignmentOut(a);
+    },
+  );
+
+  app.get(
+    '/assignments/:assignmentId/submissions',
+    {
+      schema: {
+        tags: ['submissions'],
+        summary: 'List submissions, newest first (instructors: all; students: their own)',
+        params: AssignmentIdParams,
+        querystring: SubmissionListQuery,
+        response: { 200: SubmissionList, ...errors },
+      },
+    },
+    async (req) => {
+      const user = requireUser(req);
+      const { assignment, role } = await loadAssignment(db, user, req.params.assignmentId);
+      const q = req.query;
+      const where: Prisma.SubmissionWhereInput = { assignmentId: assignment.id };
+      if (role === 'student') where.userId = user.id;
+      else if (q.userId) where.userId = q.userId;
+      if (q.status) where.status = q.status;
+      if (q.verdict) where.verdict = q.verdict;
+      if (q.findingKind) where.runs = { some: { status: 'finished', findings: { some: { kind: q.findingKind } } } };
+      if (q.latest) {
+        const latest = await db.$queryRaw<{ id: string }[]>`
+          SELECT DISTINCT ON ("userId") id::text AS id FROM "Submission"
+          WHERE "assignmentId" = ${assignment.id}::uuid ORDER BY "userId", "createdAt" DESC, id DESC`;
+        where.id = { in: latest.map((r) => r.id) };
+      }
+      const and: Prisma.SubmissionWhereInput[] = [where];
+      if (q.cursor) {
+        const c = decodeCursor(q.cursor);
+        and.push({ OR: [{ createdAt: { lt: c.createdAt } }, { createdAt: c.createdAt, id: { lt: c.id } }] });
+      }
+      const rows = await db.submission.findMany({
+        where: { AND: and },
+        orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
+        take: q.limit + 1,
+        include: { user: { select: { email: true, name: true } } },
+      });
+      const page = rows.slice(0, q.limit);
+      const runIds = page.map((s) => s.currentRunId).filter((x): x is string => !!x);
+      const firsts = runIds.length
+        ? await db.finding.findMany({ where: { runId: { in: runIds }, position: 0 }, select: { runId: true, title: true } })
+        : [];
+      const top = new Map(firsts.map((f) => [f.runId, f.title]));
+      const last = page[page.length - 1];
+      return {
+        items: page.map((s) => submissionSummary(s, s.currentRunId ? (top.get(s.currentRunId) ?? null) : null)),
+        nextCursor: rows.length > q.limit && last ? encodeCursor(last.createdAt, last.id) : null,
+      };
+    },
+  );
+
+  app.post(
+    '/assignments/:assignmentId/regrade',
+    {
+      schema: {
+        tags: ['assignments'],
+        summary: "Regrade every student's latest submission (instructors); goes to the low-priority lane",
+        params: AssignmentIdParams,
+        body: z.object({ scope: z.enum(['latest', 'all']).default('latest') }).default({ scope: 'latest' }),
+        response: { 202: RegradeAccepted, ...errors },
+      },
+    },
+    async (req, reply) => {
+      const user = requireUser(req);
+      const { assignment } = await loadAssignment(db, user, req.params.assignmentId);
+      await requireInstructor(db, user, assignment.courseId);
+      const rows =
+        req.body.scope === 'all'
+          ? await db.submission.findMany({ where: { assignmentId: assignment.id }, select: { id: true } })
+          : await db.$queryRaw<{ id: string }[]>`
+              SELECT DISTINCT ON ("userId") id::text AS id FROM "Submission"
+              WHERE "assignmentId" = ${assignment.id}::uuid AND status <> 'cancelled'
+              ORDER BY "userId", "createdAt" DESC, id DESC`;
+      const ids = await regrade(deps, {
+        submissionIds: rows.map((r) => r.id),
+        reason: 'bulk_regrade',
+        actorId: user.id,
+        courseId: assignment.courseId,
+        assignmentId: assignment.id,
+      });
+      return reply.code(202).send({ enqueued: ids.length, submissionIds: ids });
+    },
+  );
+
+  app.get(
+    '/assignments/:assignmentId/stats',
+    { schema: { tags: ['assignments'], summary: 'Pass rate, score histogram, most common findings (instructors)', params: AssignmentIdParams, response: { 200: AssignmentStats, ...errors } } },
+    async (req) => {
+      const user = requireUser(req);
+      const { assignment } = await loadAssignment(db, user, req.params.assignmentId);
+      await requireInstructor(db, user, assignment.courseId);
+      const aid = assignment.id;
+      const [counts] = await db.$queryRaw<{ submissions: bigint; students: bigint }[]>`
+        SELECT count(*) AS submissions, count(DISTINCT "userId") AS students FROM "Submission" WHERE "assignmentId" = ${aid}::uuid`;
+      // each student's latest submission that has a verdict
+      const latest = await db.$queryRaw<{ id: string; verdict: 'pass' | 'fail' | 'error'; score: number | null; currentRunId: string | null }[]>`
+        SELECT DISTINCT ON ("userId") id::text AS id, verdict::text AS verdict, score, "currentRunId"::text AS "currentRunId"
+        FROM "Submission" WHERE "assignmentId" = ${aid}::uuid AND status = 'done' AND verdict IS NOT NULL
+        ORDER BY "userId", "createdAt" DESC, id DESC`;
+      const verdicts = { pass: 0, fail: 0, error: 0 };
+      for (const s of latest) verdicts[s.verdict]++;
+      const bins = 10;
+      const width = assignment.maxPoints / bins;
+      const histogram = Array.from({ length: bins }, (_, i) => ({ from: i * width, to: (i + 1) * width, count: 0 }));
+      for (const s of latest) {
+        const i = Math.min(bins - 1, Math.max(0, Math.floor((s.score ?? 0) / width)));
+        histogram[i]!.count++;
+      }
+      const runIds = latest.map((s) => s.currentRunId).filter((x): x is string => !!x);
+      const top = runIds.length
+        ? await db.$queryRaw<{ title: string; kind: string; students: bigint; occurrences: bigint }[]>`
+            SELECT f.title, min(f.kind) AS kind, count(DISTINCT s."userId") AS students, sum(f.count) AS occurrences
+            FROM "Finding" f JOIN "GradingRun" r ON r.id = f."runId" JOIN "Submission" s ON s.id = r."submissionId"
+            WHERE f."runId" = ANY(${runIds}::uuid[])
+            GROUP BY f.title ORDER BY students DESC, occurrences DESC, f.title LIMIT 20`
+        : [];
+      const graded = verdicts.pass + verdicts.fail;
+      return {
+        assignmentId: aid,
+        submissions: Number(counts?.submissions ?? 0),
+        students: Number(counts?.students ?? 0),
+        gradedStudents: latest.length,
+        passRate: graded ? verdicts.pass / graded : null,
+        histogram,
+        verdicts,
+        topFindings: top.map((t) => ({ title: t.title, kind: t.kind, students: Number(t.students), occurrences: Number(t.occurrences) })),
+      };
+    },
+  );
+};

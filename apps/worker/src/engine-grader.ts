@@ -1,0 +1,22 @@
+import { defaultEngineConfig, gradeSubmission, loadExercise, type EngineConfig } from '@kgrader/engine';
+import { cacheDirOf, type WorkerEnv } from './config.js';
+import type { Grader } from './grader.js';
+
+export function engineConfigFromEnv(env: WorkerEnv): EngineConfig {
+  const base = defaultEngineConfig(cacheDirOf(env));
+  return {
+    ...base,
+    ...(env.EXERCISES_DIR ? { exercisesDir: env.EXERCISES_DIR } : {}),
+    accel: env.KGRADER_ACCEL,
+    ...(env.KGRADER_VM_CPUS ? { vmCpus: env.KGRADER_VM_CPUS } : {}),
+    ...(env.KGRADER_VM_MEMORY_MIB ? { vmMemoryMiB: env.KGRADER_VM_MEMORY_MIB } : {}),
+  };
+}
+
+/** The real engine: compile in a sandbox, boot the sanitizer kernel under QEMU, analyze. */
+export function engineGrader(config: EngineConfig): Grader {
+  return {
+    loadExercise: (slug) => loadExercise(slug, config.exercisesDir),
+    grade: ({ exercise, sourceDir, onProgress, signal }) => gradeSubmission({ exercise, sourceDir, config, onProgress, signal }),
+  };
+}

@@ -1,0 +1,12 @@
+import type { ExerciseSpec, GradeResult, Stage } from '@kgrader/schemas';
+
+/** What the worker needs from the engine; production uses @kgrader/engine, tests a fake. */
+export interface Grader {
+  loadExercise(slug: string): Promise<ExerciseSpec>;
+  grade(opts: {
+    exercise: ExerciseSpec;
+    sourceDir: string;
+    onProgress: (stage: Stage, message: string) => void;
+    signal: AbortSignal;
+  }): Promise<GradeResult>;
+}

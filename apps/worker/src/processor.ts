@@ -1,0 +1,268 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { GradingJobData, recordSubmissionEvent, type Db, type GradingRun, type Prisma, type SubmissionStatus } from '@kgrader/db';
+import type { GradeResult, Stage } from '@kgrader/schemas';
+import { DelayedError, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { WorkerConfig } from './config.js';
+import type { Grader } from './grader.js';
+
+export interface ProcessorDeps {
+  db: Db;
+  redis: Redis;
+  grader: Grader;
+  config: WorkerConfig;
+  logger: Logger;
+}
+
+/** Raised inside a job when the worker is shutting down: the job is handed back, not failed. */
+export class ShutdownAbort extends Error {
+  constructor() {
+    super('worker shutting down');
+    this.name = 'ShutdownAbort';
+  }
+}
+
+/** A retryable infrastructure failure (bullmq retries with exponential backoff). */
+export class InfrastructureError extends Error {
+  override name = 'InfrastructureError';
+}
+
+export type JobOutcome = 'graded' | 'stale' | 'missing' | 'released' | 'infrastructure-error';
+
+const STAGE_STATUS: Partial<Record<Stage, SubmissionStatus>> = {
+  building: 'building',
+  booting: 'booting',
+  running: 'running',
+  analyzing: 'analyzing',
+};
+
+const round2 = (n: number) => Math.round(n * 100) / 100;
+const LOG_CAP = 256 * 1024;
+const cap = (s: string | undefined | null) => (s == null ? null : s.length > LOG_CAP ? `${s.slice(0, LOG_CAP)}\n[… ${s.length - LOG_CAP} more characters cut]` : s);
+
+/**
+ * Grades one job. The database decides what happens:
+ * - a job for an older generation, or for a submission already finished/cancelled, is dropped;
+ * - each attempt gets its own GradingRun and becomes the submission's `currentRunId`; an earlier
+ *   run left `running` (its worker was killed) is marked abandoned;
+ * - only the current run may write the final verdict (fencing), so a zombie worker cannot
+ *   overwrite it and exactly one final verdict is stored;
+ * - verdict `error` (kgrader's infrastructure) is retried by bullmq with backoff and never
+ *   becomes the student's verdict until the tries are used up (then status `error`).
+ */
+export function createProcessor(deps: ProcessorDeps, signals: { register(jobId: string, c: AbortController): () => void }) {
+  const { db, redis, grader, config, logger } = deps;
+
+  const event = (submissionId: string, type: 'status' | 'log' | 'verdict', status: SubmissionStatus, message: string, attempt: number | null) =>
+    recordSubmissionEvent(db, redis, { type, submissionId, status, message, attempt }).catch((err) =>
+      logger.warn({ err, submissionId }, 'could not record event'),
+    );
+
+  return async function process(job: Job<GradingJobData>, token?: string): Promise<JobOutcome> {
+    const data = GradingJobData.parse(job.data);
+    const log = logger.child({ jobId: job.id, submissionId: data.submissionId, generation: data.generation });
+
+    // ---- claim --------------------------------------------------------------------------------
+    const claim = await db.$transaction(async (tx) => {
+      // row lock: two workers holding the same job (a stalled one and its replacement) claim in turn
+      const locked = await tx.$queryRaw<{ id: string }[]>`SELECT id::text FROM "Submission" WHERE id = ${data.submissionId}::uuid FOR UPDATE`;
+      if (locked.length === 0) return { kind: 'missing' as const };
+      const s = await tx.submission.findUniqueOrThrow({ where: { id: data.submissionId }, include: { assignment: true, files: true } });
+      if (s.generation !== data.generation || s.status === 'done' || s.status === 'cancelled' || s.status === 'error') {
+        return { kind: 'stale' as const, status: s.status };
+      }
+      await tx.gradingRun.updateMany({
+        where: { submissionId: s.id, status: 'running' },
+        data: { status: 'abandoned', finishedAt: new Date(), infrastructureError: 'the worker running it stopped' },
+      });
+      const attempt = s.attemptCount + 1;
+      const run = await tx.gradingRun.create({
+        data: { submissionId: s.id, attempt, generation: s.generation, reason: data.reason, workerId: config.workerId },
+      });
+      await tx.submission.update({
+        where: { id: s.id },
+        data: { attemptCount: attempt, currentRunId: run.id, status: 'building', startedAt: s.startedAt ?? new Date() },
+      });
+      return { kind: 'claimed' as const, submission: s, run };
+    });
+    if (claim.kind === 'missing') {
+      log.warn('submission no longer exists; dropping job');
+      return 'missing';
+    }
+    if (claim.kind === 'stale') {
+      log.info({ status: claim.status }, 'stale job (finished, cancelled or regraded since); dropping');
+      return 'stale';
+    }
+    const { submission, run } = claim;
+    const fence = { id: submission.id, currentRunId: run.id };
+    await event(submission.id, 'status', 'building', `grading started (attempt ${run.attempt}, ${config.workerId})`, run.attempt);
+
+    // ---- grade --------------------------------------------------------------------------------
+    const controller = new AbortController();
+    const unregister = signals.register(String(job.id), controller);
+    let workDir: string | undefined;
+    let result: GradeResult | undefined;
+    let thrown: unknown;
+    try {
+      const exercise = await grader.loadExercise(submission.assignment.exerciseSlug);
+      workDir = await mkdtemp(join(tmpdir(), 'kgrader-sub-'));
+      const blobs = await db.blob.findMany({ where: { sha256: { in: submission.files.map((f) => f.sha256) } } });
+      const bySha = new Map(blobs.map((b) => [b.sha256, b.content]));
+      for (const f of submission.files) {
+        const content = bySha.get(f.sha256);
+        if (!content) throw new InfrastructureError(`blob ${f.sha256} of ${f.name} is missing`);
+        await writeFile(join(workDir, f.name), content);
+      }
+      let status: SubmissionStatus = 'building';
+      let chain = Promise.resolve();
+      const onProgress = (stage: Stage, message: string) => {
+        const next = STAGE_STATUS[stage];
+        chain = chain.then(async () => {
+          if (next && next !== status) {
+            status = next;
+            const moved = await db.submission.updateMany({ where: fence, data: { status: next } });
+            if (moved.count === 1) await event(submission.id, 'status', next, message, run.attempt);
+          } else {
+            await event(submission.id, 'log', status, message, run.attempt);
+          }
+        });
+        void job.updateProgress({ stage, message }).catch(() => {});
+      };
+      result = await grader.grade({ exercise, sourceDir: workDir, onProgress, signal: controller.signal });
+      await chain;
+    } catch (err) {
+      thrown = err;
+    } finally {
+      unregister();
+      if (workDir) await rm(workDir, { recursive: true, force: true }).catch(() => {});
+    }
+
+    // ---- released on shutdown: hand the job back without spending a try ------------------------
+    if (controller.signal.aborted && controller.signal.reason instanceof ShutdownAbort) {
+      await db.$transaction([
+        db.gradingRun.update({ where: { id: run.id }, data: { status: 'abandoned', finishedAt: new Date(), infrastructureError: 'released: worker shut down' } }),
+        db.submission.updateMany({ where: fence, data: { status: 'queued' } }),
+      ]);
+      await event(submission.id, 'status', 'queued', 'the worker shut down; back in the queue', run.attempt);
+      log.info('released job on shutdown');
+      if (token) {
+        await job.moveToDelayed(Date.now() + 500, token);
+        throw new DelayedError();
+      }
+      throw new ShutdownAbort();
+    }
+
+    // ---- infrastructure error: retry with backoff, never the student's verdict -----------------
+    if (thrown !== undefined || !result || result.verdict === 'error') {
+      const why = thrown !== undefined ? `${(thrown as Error).message ?? thrown}` : (result?.infrastructureError ?? 'unknown infrastructure error');
+      const finalTry = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+      log.warn({ err: thrown, why, attemptsMade: job.attemptsMade, finalTry }, 'infrastructure error');
+      await db.gradingRun.update({
+        where: { id: run.id },
+        data: {
+          status: 'error',
+          verdict: 'error',
+          finishedAt: new Date(),
+          infrastructureError: why,
+          summary: result?.summary ?? null,
+          buildLog: cap(result?.build.log),
+          consoleLog: cap(result?.console),
+          ...(result ? { timings: result.timings as unknown as Prisma.InputJsonValue } : {}),
+        },
+      });
+      if (finalTry) {
+        const moved = await db.submission.updateMany({
+          where: fence,
+          data: {
+            status: 'error',
+            verdict: 'error',
+            summary: `kgrader could not grade this submission (${why}); it does not count against you`,
+            finishedAt: new Date(),
+          },
+        });
+        if (moved.count === 1) await event(submission.id, 'verdict', 'error', `grading failed after ${run.attempt} attempts: ${why}`, run.attempt);
+      } else {
+        const moved = await db.submission.updateMany({ where: fence, data: { status: 'queued' } });
+        if (moved.count === 1) await event(submission.id, 'status', 'queued', `infrastructure error (${why}); retrying`, run.attempt);
+      }
+      throw new InfrastructureError(why);
+    }
+
+    // ---- the verdict ----------------------------------------------------------------------------
+    const r = result;
+    const maxPoints = submission.assignment.maxPoints;
+    const score = r.maxScore > 0 ? round2((r.score / r.maxScore) * maxPoints) : 0;
+    const stored = await db.$transaction(async (tx) => {
+      const moved = await tx.submission.updateMany({
+        where: fence,
+        data: { status: 'done', verdict: r.verdict, score, maxScore: maxPoints, summary: r.summary, finishedAt: new Date() },
+      });
+      if (moved.count !== 1) return false;
+      await tx.gradingRun.update({
+        where: { id: run.id },
+        data: {
+          status: 'finished',
+          verdict: r.verdict,
+          score: r.score,
+          maxScore: r.maxScore,
+          summary: r.summary,
+          timings: r.timings as unknown as Prisma.InputJsonValue,
+          buildLog: cap(r.build.log),
+          consoleLog: cap(r.console),
+          consoleTruncatedBytes: r.consoleTruncatedBytes ?? null,
+          finishedAt: new Date(),
+        },
+      });
+      if (r.tests.length) {
+        await tx.testResult.createMany({
+          data: r.tests.map((t, i) => ({
+            runId: run.id,
+            position: i,
+            name: t.name,
+            status: t.status,
+            points: t.points,
+            maxPoints: t.maxPoints,
+            output: cap(t.output) ?? '',
+            durationMs: t.durationMs ?? null,
+          })),
+        });
+      }
+      if (r.findings.length) {
+        await tx.finding.createMany({
+          data: r.findings.map((f, i) => ({
+            runId: run.id,
+            position: i,
+            kind: f.kind,
+            title: f.title,
+            frames: f.frames as unknown as Prisma.InputJsonValue,
+            ...(f.stacks ? { stacks: f.stacks as unknown as Prisma.InputJsonValue } : {}),
+            sourceLines: f.frames
+              .filter((fr) => fr.file && fr.line)
+              .map((fr) => ({ file: fr.file!, line: fr.line!, function: fr.function, ...(fr.source ? { source: fr.source } : {}) })),
+            ...(f.access ? { access: f.access as unknown as Prisma.InputJsonValue } : {}),
+            raw: cap(f.raw) ?? '',
+            test: f.test ?? null,
+            count: f.count ?? 1,
+            truncated: f.truncated ?? false,
+          })),
+        });
+      }
+      return true;
+    });
+    if (!stored) {
+      await markAbandoned(db, run, 'another attempt took over before this one finished');
+      log.warn('fenced off: another attempt owns the submission now');
+      return 'stale';
+    }
+    await event(submission.id, 'verdict', 'done', r.summary, run.attempt);
+    log.info({ verdict: r.verdict, score, timings: r.timings }, 'graded');
+    return 'graded';
+  };
+}
+
+async function markAbandoned(db: Db, run: GradingRun, why: string) {
+  await db.gradingRun.update({ where: { id: run.id }, data: { status: 'abandoned', finishedAt: new Date(), infrastructureError: why } });
+}

@@ -1,0 +1,95 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * msgbuf: one message, at most 4096 bytes, replaced by every write.
+ */
+#include <linux/fs.h>
+#include <linux/init.h>
+#include <linux/kernel.h>
+#include <linux/miscdevice.h>
+#include <linux/module.h>
+#include <linux/mutex.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+
+#define MSGBUF_SIZE 4096
+
+static DEFINE_MUTEX(msg_mutex);
+static char *msg;
+static size_t msg_len;
+
+static ssize_t msgbuf_read(struct file *file, char __user *ubuf, size_t count,
+			   loff_t *ppos)
+{
+	size_t avail;
+	ssize_t ret;
+
+	mutex_lock(&msg_mutex);
+	if (!msg || *ppos > msg_len) {
+		ret = 0;
+		goto out;
+	}
+	/* bytes left, counting the last one */
+	avail = msg_len - *ppos + 1;
+	if (count > avail)
+		count = avail;
+	if (copy_to_user(ubuf, msg + *ppos, count)) {
+		ret = -EFAULT;
+		goto out;
+	}
+	*ppos += count;
+	ret = count;
+out:
+	mutex_unlock(&msg_mutex);
+	return ret;
+}
+
+static ssize_t msgbuf_write(struct file *file, const char __user *ubuf,
+			    size_t count, loff_t *ppos)
+{
+	char *newmsg;
+
+	if (count > MSGBUF_SIZE)
+		count = MSGBUF_SIZE;
+	newmsg = kmalloc(count, GFP_KERNEL);
+	if (!newmsg)
+		return -ENOMEM;
+	if (copy_from_user(newmsg, ubuf, count)) {
+		kfree(newmsg);
+		return -EFAULT;
+	}
+	mutex_lock(&msg_mutex);
+	kfree(msg);
+	msg = newmsg;
+	msg_len = count;
+	mutex_unlock(&msg_mutex);
+	return count;
+}
+
+static const struct file_operations msgbuf_fops = {
+	.owner = THIS_MODULE,
+	.read = msgbuf_read,
+	.write = msgbuf_write,
+};
+
+static struct miscdevice msgbuf_dev = {
+	.minor = MISC_DYNAMIC_MINOR,
+	.name = "msgbuf",
+	.fops = &msgbuf_fops,
+	.mode = 0666,
+};
+
+static int __init msgbuf_init(void)
+{
+	return misc_register(&msgbuf_dev);
+}
+
+static void __exit msgbuf_exit(void)
+{
+	misc_deregister(&msgbuf_dev);
+	kfree(msg);
+}
+
+module_init(msgbuf_init);
+module_exit(msgbuf_exit);
+MODULE_LICENSE("GPL");
+MODULE_DESCRIPTION("msgbuf exercise");

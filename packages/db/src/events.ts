@@ -1,0 +1,32 @@
+import type { Redis } from 'ioredis';
+import type { SubmissionStreamEvent } from '@kgrader/schemas';
+import type { Db } from './client.js';
+import { submissionChannel } from './queue.js';
+
+/** What travels on a submission's pub/sub channel: the stream event plus its stored row id. */
+export interface PublishedEvent extends SubmissionStreamEvent {
+  id: string;
+}
+
+/**
+ * Stores a submission event (so late SSE listeners can replay it) and publishes it on Redis for
+ * live listeners. Publishing is best effort: the stored row is the truth.
+ */
+export async function recordSubmissionEvent(
+  db: Db,
+  redis: Redis,
+  ev: Omit<SubmissionStreamEvent, 'at'>,
+): Promise<PublishedEvent> {
+  const row = await db.submissionEvent.create({
+    data: {
+      submissionId: ev.submissionId,
+      type: ev.type,
+      status: ev.status,
+      message: ev.message,
+      attempt: ev.attempt,
+    },
+  });
+  const out: PublishedEvent = { ...ev, id: row.id.toString(), at: row.createdAt.toISOString() };
+  await redis.publish(submissionChannel(ev.submissionId), JSON.stringify(out)).catch(() => 0);
+  return out;
+}

@@ -1,0 +1,21 @@
+export { createDb, isUniqueViolation, type Db, type DbOptions } from './client.js';
+export { migrate, ensureDatabase, listMigrations, defaultMigrationsDir, type MigrationOptions, type MigrationReport } from './migrate.js';
+export * from './queue.js';
+export { Prisma } from './generated/client.js';
+export * from './generated/enums.js';
+export type {
+  Course,
+  User,
+  Membership,
+  Assignment,
+  Submission,
+  Blob,
+  SubmissionFile,
+  GradingRun,
+  TestResult,
+  Finding,
+  SubmissionEvent,
+  ApiToken,
+  AuditEvent,
+} from './generated/client.js';
+export { recordSubmissionEvent, type PublishedEvent } from './events.js';

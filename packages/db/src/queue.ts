@@ -1,0 +1,94 @@
+import { Queue, type JobsOptions } from 'bullmq';
+import { Redis, type RedisOptions } from 'ioredis';
+import { z } from 'zod';
+
+/**
+ * The grading queue contract shared by the API (producer), the worker (consumer) and the reconciler.
+ * One bullmq queue with priority lanes: live submissions (1) always dequeue before single regrades
+ * (2), which dequeue before bulk regrades (100), so a regrade-all never starves students.
+ */
+export const GRADING_QUEUE = 'kgrader-grading';
+
+export const JobReason = z.enum(['submit', 'regrade', 'bulk_regrade']);
+export type JobReason = z.infer<typeof JobReason>;
+
+export const GradingJobData = z.object({
+  submissionId: z.string().uuid(),
+  /** the submission generation this job grades; a stale job (older generation) is dropped */
+  generation: z.number().int().positive(),
+  reason: JobReason,
+});
+export type GradingJobData = z.infer<typeof GradingJobData>;
+
+export const PRIORITY: Record<JobReason, number> = { submit: 1, regrade: 2, bulk_regrade: 100 };
+
+/** Deterministic job id: enqueueing the same (submission, generation) twice is a no-op. */
+export function gradingJobId(submissionId: string, generation: number): string {
+  return `${submissionId}_g${generation}`;
+}
+
+/** Redis pub/sub channel carrying a submission's live events to SSE listeners. */
+export function submissionChannel(submissionId: string): string {
+  return `kgrader:submission:${submissionId}`;
+}
+
+export interface RetryPolicy {
+  /** total tries for infrastructure errors (verdict `error`) */
+  attempts: number;
+  /** first backoff delay, doubled on each retry */
+  backoffMs: number;
+}
+
+export const defaultRetryPolicy: RetryPolicy = { attempts: 4, backoffMs: 5_000 };
+
+/** ioredis connection suitable for bullmq (workers need maxRetriesPerRequest: null). */
+export function createRedis(url: string, opts: RedisOptions = {}): Redis {
+  return new Redis(url, { maxRetriesPerRequest: null, enableReadyCheck: true, ...opts });
+}
+
+export function createGradingQueue(connection: Redis, prefix?: string): Queue<GradingJobData> {
+  return new Queue<GradingJobData>(GRADING_QUEUE, { connection, ...(prefix ? { prefix } : {}) });
+}
+
+export function gradingJobOptions(data: GradingJobData, retry: RetryPolicy = defaultRetryPolicy): JobsOptions {
+  return {
+    jobId: gradingJobId(data.submissionId, data.generation),
+    priority: PRIORITY[data.reason],
+    attempts: retry.attempts,
+    backoff: { type: 'exponential', delay: retry.backoffMs },
+    removeOnComplete: { age: 3600, count: 1000 },
+    removeOnFail: { age: 24 * 3600, count: 1000 },
+  };
+}
+
+/**
+ * Enqueues a grading job for a submission row that is already committed. Idempotent: a job with
+ * the same id that is still waiting, delayed or active is left alone; a finished one is replaced.
+ */
+export async function enqueueGrading(
+  queue: Queue<GradingJobData>,
+  data: GradingJobData,
+  retry: RetryPolicy = defaultRetryPolicy,
+): Promise<'added' | 'exists'> {
+  const opts = gradingJobOptions(data, retry);
+  const existing = await queue.getJob(opts.jobId!);
+  if (existing) {
+    const state = await existing.getState();
+    if (state !== 'completed' && state !== 'failed' && state !== 'unknown') return 'exists';
+    await existing.remove().catch(() => {});
+  }
+  await queue.add('grade', data, opts);
+  return 'added';
+}
+
+/** Many jobs in one round trip (bulk regrade). */
+export async function enqueueGradingBulk(
+  queue: Queue<GradingJobData>,
+  items: GradingJobData[],
+  retry: RetryPolicy = defaultRetryPolicy,
+): Promise<void> {
+  for (let i = 0; i < items.length; i += 500) {
+    const chunk = items.slice(i, i + 500);
+    await queue.addBulk(chunk.map((data) => ({ name: 'grade', data, opts: gradingJobOptions(data, retry) })));
+  }
+}

@@ -1,0 +1,34 @@
+import { fileURLToPath } from 'node:url';
+
+/** The repository root (engine lives at packages/engine/dist/src). */
+export const repoRoot = fileURLToPath(new URL('../../../../', import.meta.url));
+export const defaultExercisesDir = `${repoRoot}exercises`;
+
+/** Settings the apps parse from their environment once and pass down. */
+export interface EngineConfig {
+  /** where the kernel, the harness binary and the accelerator probe are cached */
+  cacheDir: string;
+  exercisesDir: string;
+  accel: 'auto' | 'kvm' | 'tcg';
+  /** static busybox put into the initramfs */
+  busybox: string;
+  vmMemoryMiB: number;
+  vmCpus: number;
+  /** VM boots per grading when kgrader's infrastructure fails (a spurious early report, a boot hang) */
+  vmAttempts: number;
+  /** keep the per-run work folder (build tree, initramfs, logs) for debugging */
+  keepWorkDir: boolean;
+}
+
+export function defaultEngineConfig(cacheDir: string): EngineConfig {
+  return {
+    cacheDir,
+    exercisesDir: defaultExercisesDir,
+    accel: 'auto',
+    busybox: '/bin/busybox',
+    vmMemoryMiB: 512,
+    vmCpus: 2,
+    vmAttempts: 2,
+    keepWorkDir: false,
+  };
+}

@@ -1,0 +1,49 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { ensureHarness } from '@kgrader/harness';
+import { locateKernel } from '@kgrader/kernel';
+import { chooseAccelerator } from '@kgrader/vm';
+import type { EngineConfig } from './config.js';
+
+const execFileAsync = promisify(execFile);
+
+export interface DoctorCheck {
+  name: string;
+  ok: boolean;
+  detail: string;
+}
+
+/** Checks everything a grading needs, building the cheap parts (harness, accelerator probe). */
+export async function doctor(config: EngineConfig): Promise<DoctorCheck[]> {
+  const checks: DoctorCheck[] = [];
+  const check = async (name: string, run: () => Promise<string>) => {
+    try {
+      checks.push({ name, ok: true, detail: await run() });
+    } catch (err) {
+      checks.push({ name, ok: false, detail: (err as Error).message.split('\n')[0] ?? String(err) });
+    }
+  };
+  let bzImage: string | undefined;
+  await check('grading kernel', async () => {
+    const kernel = await locateKernel(config.cacheDir);
+    bzImage = kernel.bzImage;
+    return `Linux ${kernel.kernelRelease} (${kernel.key})`;
+  });
+  await check('qemu', async () => (await execFileAsync('qemu-system-x86_64', ['--version'])).stdout.split('\n')[0]!);
+  await check('bubblewrap sandbox', async () => {
+    await execFileAsync('bwrap', ['--ro-bind', '/usr', '/usr', '--symlink', 'usr/bin', '/bin', '--symlink', 'usr/lib', '/lib', '--symlink', 'usr/lib64', '/lib64', '--unshare-all', '--cap-drop', 'ALL', '--', '/usr/bin/true']);
+    return 'works (no network, read-only host)';
+  });
+  await check('busybox (static)', async () => {
+    const { stdout } = await execFileAsync('file', ['-L', config.busybox]).catch(() => ({ stdout: 'statically linked (file(1) missing)' }));
+    if (!/statically linked/.test(stdout)) throw new Error(`${config.busybox} is not static: install busybox-static`);
+    return config.busybox;
+  });
+  await check('harness', async () => ensureHarness(config.cacheDir));
+  await check('accelerator', async () => {
+    if (!bzImage) throw new Error('needs the kernel');
+    const accel = await chooseAccelerator({ choice: config.accel, bzImage, busybox: config.busybox, cacheDir: config.cacheDir });
+    return accel === 'kvm' ? 'KVM' : 'TCG (software emulation; KVM absent or not usable)';
+  });
+  return checks;
+}

@@ -1,0 +1,7 @@
+export * from './config.js';
+export * from './exercises.js';
+export * from './grade.js';
+export * from './analyze.js';
+export { SubmissionRejected, validateSubmissionFiles, type SubmittedFile } from '@kgrader/builder';
+export { KernelNotBuiltError, ensureKernel, locateKernel } from '@kgrader/kernel';
+export * from './doctor.js';

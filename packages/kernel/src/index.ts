@@ -1,0 +1,86 @@
+import { execFile } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { z } from 'zod';
+
+const execFileAsync = promisify(execFile);
+
+/** The script that builds the kernel; also the one place that knows the cache key. */
+export const buildKernelScript = fileURLToPath(new URL('../../scripts/build-kernel.sh', import.meta.url));
+
+export const KernelInfo = z.object({
+  key: z.string(),
+  sourceVersion: z.string(),
+  configHash: z.string(),
+  kernelRelease: z.string(),
+  /** built tree that student modules compile against (`make -C tree M=...`) */
+  tree: z.string(),
+  bzImage: z.string(),
+  buildSeconds: z.number(),
+});
+export type KernelInfo = z.infer<typeof KernelInfo>;
+
+export class KernelNotBuiltError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'KernelNotBuiltError';
+  }
+}
+
+/** Cache root for every kgrader artefact built outside the repository. */
+export function defaultCacheDir(home: string, xdgCacheHome?: string): string {
+  return `${xdgCacheHome || `${home}/.cache`}/kgrader`;
+}
+
+/**
+ * Finds the grading kernel that the current config fragment and installed linux-source produce.
+ * Never builds: building takes minutes and belongs to `npm run setup`.
+ */
+export async function locateKernel(cacheDir: string): Promise<KernelInfo> {
+  let dir: string;
+  try {
+    const { stdout } = await execFileAsync('bash', [buildKernelScript, '--print-dir'], {
+      env: { ...minimalEnv(), KGRADER_CACHE_DIR: cacheDir },
+    });
+    dir = stdout.trim();
+  } catch (err) {
+    const stderr = (err as { stderr?: string }).stderr?.trim();
+    throw new KernelNotBuiltError(stderr || 'cannot locate the grading kernel (run: npm run setup)');
+  }
+  let manifest: string;
+  try {
+    manifest = await readFile(`${dir}/kernel.json`, 'utf8');
+  } catch {
+    throw new KernelNotBuiltError(`the grading kernel is not built yet (expected ${dir}); run: npm run setup`);
+  }
+  return KernelInfo.parse(JSON.parse(manifest));
+}
+
+/** Builds the kernel when it is not cached (minutes); prints the build script's progress lines. */
+export async function ensureKernel(
+  cacheDir: string,
+  onLine: (line: string) => void = () => {},
+): Promise<KernelInfo> {
+  const { spawn } = await import('node:child_process');
+  await new Promise<void>((resolve, reject) => {
+    const child = spawn('bash', [buildKernelScript], {
+      env: { ...minimalEnv(), KGRADER_CACHE_DIR: cacheDir },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const forward = (chunk: Buffer) => chunk.toString().split('\n').filter(Boolean).forEach(onLine);
+    child.stdout.on('data', forward);
+    child.stderr.on('data', forward);
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolve() : reject(new KernelNotBuiltError(`kernel build failed (exit ${code})`))));
+  });
+  return locateKernel(cacheDir);
+}
+
+/** PATH and HOME only: the build script must not depend on the caller's environment. */
+function minimalEnv(): Record<string, string> {
+  return {
+    PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+    LANG: 'C.UTF-8',
+  };
+}

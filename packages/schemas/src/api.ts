@@ -1,0 +1,309 @@
+import { z } from 'zod';
+import { FindingKind, Frame } from './finding.js';
+import { Stage, TestStatus, Verdict } from './result.js';
+
+// Wire schemas of the grading service's REST API (/api/v1). Dates travel as ISO 8601 strings.
+
+const IsoDate = z.iso.datetime({ offset: true });
+export const Uuid = z.uuid();
+
+/** RFC 9457 problem details: every 4xx/5xx body (content type application/problem+json). */
+export const Problem = z
+  .object({
+    type: z.string().default('about:blank'),
+    title: z.string(),
+    status: z.number().int(),
+    detail: z.string().optional(),
+    instance: z.string().optional(),
+    /** validation issues, when the request did not match its schema */
+    errors: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
+  })
+  .meta({ id: 'Problem' });
+export type Problem = z.infer<typeof Problem>;
+
+export const Role = z.enum(['student', 'instructor']);
+export type Role = z.infer<typeof Role>;
+
+export const SubmissionStatus = z.enum([
+  'queued',
+  'building',
+  'booting',
+  'running',
+  'analyzing',
+  'done',
+  'error',
+  'cancelled',
+]);
+export type SubmissionStatus = z.infer<typeof SubmissionStatus>;
+export const TERMINAL_STATUSES: readonly SubmissionStatus[] = ['done', 'error', 'cancelled'];
+
+export const RunReason = z.enum(['submit', 'regrade', 'bulk_regrade']);
+export type RunReason = z.infer<typeof RunReason>;
+
+export const CourseIdParams = z.object({ courseId: Uuid });
+export const AssignmentIdParams = z.object({ assignmentId: Uuid });
+export const SubmissionIdParams = z.object({ submissionId: Uuid });
+export const MemberParams = z.object({ courseId: Uuid, userId: Uuid });
+
+// ---- users, courses, memberships, tokens -------------------------------------------------------
+
+export const UserOut = z
+  .object({ id: Uuid, email: z.string(), name: z.string(), isAdmin: z.boolean(), canCreateCourses: z.boolean() })
+  .meta({ id: 'User' });
+export type UserOut = z.infer<typeof UserOut>;
+
+export const Me = z.object({
+  user: UserOut,
+  memberships: z.array(z.object({ courseId: Uuid, courseCode: z.string(), role: Role })),
+});
+export type Me = z.infer<typeof Me>;
+
+export const CourseCreate = z.object({
+  code: z.string().regex(/^[a-z0-9][a-z0-9-]{1,62}$/, 'lowercase letters, digits and dashes'),
+  title: z.string().min(1).max(200),
+});
+export const CourseOut = z
+  .object({ id: Uuid, code: z.string(), title: z.string(), createdAt: IsoDate, role: Role.nullable() })
+  .meta({ id: 'Course' });
+export type CourseOut = z.infer<typeof CourseOut>;
+
+export const MemberAdd = z.object({
+  email: z.email(),
+  name: z.string().min(1).max(200).optional(),
+  role: Role,
+});
+export const MemberOut = z
+  .object({ userId: Uuid, email: z.string(), name: z.string(), role: Role, createdAt: IsoDate })
+  .meta({ id: 'Member' });
+export type MemberOut = z.infer<typeof MemberOut>;
+
+export const TokenIssue = z.object({
+  name: z.string().min(1).max(100).default('api'),
+  /** days until it expires; absent: never */
+  expiresInDays: z.number().int().positive().max(3650).optional(),
+});
+export const TokenIssued = z.object({
+  id: Uuid,
+  userId: Uuid,
+  /** the bearer token: shown this once, only its hash is stored */
+  token: z.string(),
+  prefix: z.string(),
+  expiresAt: IsoDate.nullable(),
+});
+export type TokenIssued = z.infer<typeof TokenIssued>;
+
+// ---- assignments --------------------------------------------------------------------------------
+
+const AssignmentFields = {
+  exerciseSlug: z.string().regex(/^[a-z][a-z0-9-]*$/),
+  title: z.string().min(1).max(200),
+  opensAt: IsoDate.nullable().optional(),
+  dueAt: IsoDate.nullable().optional(),
+  maxPoints: z.number().int().positive().max(10_000).default(100),
+  /** submissions per student per window; 0 disables the limit */
+  rateLimitCount: z.number().int().nonnegative().max(10_000).default(10),
+  rateLimitWindowSeconds: z.number().int().positive().max(30 * 86400).default(3600),
+  showTestDetailsBeforeDue: z.boolean().default(true),
+  /** a new submission cancels the same student's older ones that are still queued */
+  supersedeQueued: z.boolean().default(true),
+};
+export const AssignmentCreate = z.object(AssignmentFields);
+export type AssignmentCreate = z.infer<typeof AssignmentCreate>;
+export const AssignmentUpdate = z
+  .object({
+    title: AssignmentFields.title,
+    opensAt: AssignmentFields.opensAt,
+    dueAt: AssignmentFields.dueAt,
+    maxPoints: z.number().int().positive().max(10_000),
+    rateLimitCount: z.number().int().nonnegative().max(10_000),
+    rateLimitWindowSeconds: z.number().int().positive().max(30 * 86400),
+    showTestDetailsBeforeDue: z.boolean(),
+    supersedeQueued: z.boolean(),
+  })
+  .partial();
+export type AssignmentUpdate = z.infer<typeof AssignmentUpdate>;
+export const AssignmentOut = z
+  .object({
+    id: Uuid,
+    courseId: Uuid,
+    exerciseSlug: z.string(),
+    title: z.string(),
+    opensAt: IsoDate.nullable(),
+    dueAt: IsoDate.nullable(),
+    maxPoints: z.number().int(),
+    rateLimitCount: z.number().int(),
+    rateLimitWindowSeconds: z.number().int(),
+    showTestDetailsBeforeDue: z.boolean(),
+    supersedeQueued: z.boolean(),
+    createdAt: IsoDate,
+  })
+  .meta({ id: 'Assignment' });
+export type AssignmentOut = z.infer<typeof AssignmentOut>;
+
+// ---- submissions --------------------------------------------------------------------------------
+
+export const SubmissionAccepted = z.object({
+  id: Uuid,
+  status: SubmissionStatus,
+  /** GET this for status and results */
+  statusUrl: z.string(),
+  /** Server-Sent Events stream of the grading stages */
+  eventsUrl: z.string(),
+  /** true when an earlier request with the same Idempotency-Key created it */
+  replayed: z.boolean(),
+});
+export type SubmissionAccepted = z.infer<typeof SubmissionAccepted>;
+
+export const SubmissionSummary = z
+  .object({
+    id: Uuid,
+    assignmentId: Uuid,
+    userId: Uuid,
+    userEmail: z.string().optional(),
+    userName: z.string().optional(),
+    status: SubmissionStatus,
+    verdict: Verdict.nullable(),
+    /** points scaled to the assignment's maxPoints */
+    score: z.number().nullable(),
+    maxScore: z.number().nullable(),
+    summary: z.string().nullable(),
+    sha256: z.string(),
+    attemptCount: z.number().int(),
+    reason: RunReason,
+    createdAt: IsoDate,
+    startedAt: IsoDate.nullable(),
+    finishedAt: IsoDate.nullable(),
+    /** the first finding's title, when any */
+    topFinding: z.string().nullable().optional(),
+  })
+  .meta({ id: 'SubmissionSummary' });
+export type SubmissionSummary = z.infer<typeof SubmissionSummary>;
+
+export const SourceLine = z.object({
+  file: z.string(),
+  line: z.number().int(),
+  function: z.string(),
+  source: z.string().optional(),
+});
+export type SourceLine = z.infer<typeof SourceLine>;
+
+export const FindingOut = z
+  .object({
+    kind: FindingKind,
+    title: z.string(),
+    frames: z.array(Frame),
+    stacks: z.array(z.object({ label: z.string(), frames: z.array(Frame) })).optional(),
+    /** the student's source lines the main stack points at, innermost first */
+    sourceLines: z.array(SourceLine),
+    raw: z.string(),
+    test: z.string().nullable(),
+    count: z.number().int(),
+  })
+  .meta({ id: 'Finding' });
+export type FindingOut = z.infer<typeof FindingOut>;
+
+export const TestResultOut = z.object({
+  name: z.string(),
+  status: TestStatus,
+  points: z.number(),
+  maxPoints: z.number(),
+  output: z.string(),
+  durationMs: z.number().nullable(),
+});
+export type TestResultOut = z.infer<typeof TestResultOut>;
+
+export const RunOut = z
+  .object({
+    id: Uuid,
+    attempt: z.number().int(),
+    reason: RunReason,
+    status: z.enum(['running', 'finished', 'error', 'abandoned']),
+    verdict: Verdict.nullable(),
+    score: z.number().nullable(),
+    maxScore: z.number().nullable(),
+    summary: z.string().nullable(),
+    infrastructureError: z.string().nullable(),
+    timings: z.record(z.string(), z.number()).nullable(),
+    startedAt: IsoDate,
+    finishedAt: IsoDate.nullable(),
+  })
+  .meta({ id: 'GradingRun' });
+export type RunOut = z.infer<typeof RunOut>;
+
+export const SubmissionDetail = SubmissionSummary.extend({
+  files: z.array(z.object({ name: z.string(), size: z.number().int(), sha256: z.string() })),
+  /** the run whose verdict counts (absent while the first run has not started) */
+  run: RunOut.nullable(),
+  /** hidden (null) for students before the due date when the assignment says so */
+  tests: z.array(TestResultOut).nullable(),
+  findings: z.array(FindingOut),
+  runs: z.array(RunOut.pick({ id: true, attempt: true, reason: true, status: true, verdict: true, startedAt: true, finishedAt: true })),
+}).meta({ id: 'SubmissionDetail' });
+export type SubmissionDetail = z.infer<typeof SubmissionDetail>;
+
+export const SubmissionFileContent = z.object({ name: z.string(), size: z.number().int(), content: z.string() });
+export const SubmissionFiles = z.object({ files: z.array(SubmissionFileContent) });
+
+export const SubmissionLogs = z.object({
+  attempt: z.number().int().nullable(),
+  buildLog: z.string().nullable(),
+  console: z.string().nullable(),
+  consoleTruncatedBytes: z.number().int().nullable(),
+});
+export type SubmissionLogs = z.infer<typeof SubmissionLogs>;
+export const LogsQuery = z.object({ attempt: z.coerce.number().int().positive().optional() });
+
+export const SubmissionListQuery = z.object({
+  status: SubmissionStatus.optional(),
+  verdict: Verdict.optional(),
+  userId: Uuid.optional(),
+  findingKind: FindingKind.optional(),
+  /** only each student's latest submission */
+  latest: z.stringbool().optional(),
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+  /** opaque cursor from the previous page's nextCursor */
+  cursor: z.string().max(200).optional(),
+});
+export type SubmissionListQuery = z.infer<typeof SubmissionListQuery>;
+export const SubmissionList = z.object({
+  items: z.array(SubmissionSummary),
+  nextCursor: z.string().nullable(),
+});
+export type SubmissionList = z.infer<typeof SubmissionList>;
+
+export const RegradeAccepted = z.object({ enqueued: z.number().int(), submissionIds: z.array(Uuid) });
+export type RegradeAccepted = z.infer<typeof RegradeAccepted>;
+
+export const AssignmentStats = z.object({
+  assignmentId: Uuid,
+  submissions: z.number().int(),
+  students: z.number().int(),
+  /** students whose latest graded submission is done */
+  gradedStudents: z.number().int(),
+  /** share of graded students whose latest verdict is pass, 0..1 */
+  passRate: z.number().nullable(),
+  /** latest score per student, bucketed into 10 bins over 0..maxPoints */
+  histogram: z.array(z.object({ from: z.number(), to: z.number(), count: z.number().int() })),
+  verdicts: z.object({ pass: z.number().int(), fail: z.number().int(), error: z.number().int() }),
+  /** finding titles by how many distinct students hit them (latest submissions) */
+  topFindings: z.array(z.object({ title: z.string(), kind: z.string(), students: z.number().int(), occurrences: z.number().int() })),
+});
+export type AssignmentStats = z.infer<typeof AssignmentStats>;
+
+/** One Server-Sent Event of GET /submissions/:id/events (the `data:` JSON; `event:` is `type`). */
+export const SubmissionStreamEvent = z.object({
+  type: z.enum(['status', 'log', 'verdict']),
+  submissionId: Uuid,
+  status: SubmissionStatus,
+  /** for status events during grading: the engine stage */
+  stage: Stage.optional(),
+  message: z.string(),
+  attempt: z.number().int().nullable(),
+  at: IsoDate,
+  verdict: Verdict.nullable().optional(),
+  score: z.number().nullable().optional(),
+  maxScore: z.number().nullable().optional(),
+});
+export type SubmissionStreamEvent = z.infer<typeof SubmissionStreamEvent>;
+
+export const Health = z.object({ status: z.enum(['ok', 'degraded']), checks: z.record(z.string(), z.string()).optional() });

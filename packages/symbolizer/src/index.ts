@@ -1,0 +1,2 @@
+export * from './elf.js';
+export * from './symbolize.js';

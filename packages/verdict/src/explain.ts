@@ -1,0 +1,32 @@
+import type { FindingKind } from '@kgrader/schemas';
+
+/** Plain-words explanations of each report family, for students reading their results. */
+export const FINDING_EXPLANATIONS: Record<FindingKind, string> = {
+  kasan:
+    'KASAN caught a memory access to bytes your code does not own: past the end of a buffer (out-of-bounds), to memory already freed (use-after-free), or a second kfree of the same pointer (double-free). Under concurrency this usually means two threads used or replaced a shared buffer without holding a lock: one freed it while another was still copying into or out of it.',
+  kcsan: 'KCSAN saw two CPUs access the same memory at the same time, at least one writing, without synchronisation: a data race. Protect the shared state with a lock or use atomic operations.',
+  kfence: 'KFENCE caught an out-of-bounds or use-after-free access on a sampled allocation: the same class of bug KASAN reports.',
+  lockdep:
+    'lockdep proved that your locking can deadlock: two locks are taken in opposite orders on different paths (A then B here, B then A there), or a lock is taken again by the thread already holding it. Always take locks in one global order, and release every lock you take.',
+  'atomic-sleep':
+    'Your code called a function that may sleep (copy_from_user/copy_to_user, kmalloc with GFP_KERNEL, mutex_lock, msleep...) while in atomic context: holding a spinlock, with interrupts or preemption disabled. Sleeping there can deadlock the CPU. Copy user data into a kernel buffer before taking the spinlock, use a mutex instead, or allocate with GFP_ATOMIC.',
+  bug: 'The kernel hit a BUG(): an internal consistency check failed because of what the driver did, and the kernel stopped the offending task.',
+  oops: 'The kernel crashed on a bad memory access (a NULL or invalid pointer dereference) in kernel mode. In a driver this is usually a pointer used before it was set, after it was freed, or an allocation whose failure was not checked.',
+  panic: 'The kernel panicked: it stopped completely. With the grading kernel any oops panics, so the first report above it is the cause.',
+  warning: 'A WARN_ON check in the kernel fired: the driver used a kernel API in a way the API does not allow (wrong state, wrong context, double registration...).',
+  'hung-task':
+    'A task was stuck in uninterruptible sleep for a long time: typically a deadlock (two threads each waiting for a lock the other holds) or a wait for an event that never comes.',
+  'soft-lockup': 'A CPU spun in kernel code for many seconds without scheduling: an endless loop, or spinning on a lock that is never released.',
+  'rcu-stall': 'RCU could not make progress because a CPU stayed in a read-side critical section or with preemption disabled for too long: usually an endless loop.',
+  kmemleak:
+    'kmemleak found memory your module allocated that nothing points to any more after it was unloaded: a kmalloc without its kfree (in the exit function, on an error path, or when a buffer is replaced).',
+  ubsan: 'UBSAN detected undefined behaviour in C: an array index out of bounds, a shift too large, a signed overflow, or an invalid value loaded.',
+  'list-corruption':
+    'A linked list\'s pointers were corrupted: an entry was added twice, deleted twice, or the list was changed by two threads at once without a lock.',
+  refcount: 'A reference count went wrong: it dropped below zero or was incremented from zero, usually an object put once too often or used after its last put.',
+  'stack-corruption': 'The kernel stack was overwritten: a local array was written past its end. Kernel stacks are small (16 KiB): large buffers belong on the heap.',
+};
+
+export function explainFinding(kind: FindingKind): string {
+  return FINDING_EXPLANATIONS[kind];
+}

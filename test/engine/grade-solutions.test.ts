@@ -1,0 +1,30 @@
+// End to end: every shipped solution of every exercise is graded by the real `kgrader grade`
+// (sandboxed build against the cached grading kernel, QEMU boot, harness, log analysis) and must
+// give the verdict and findings its exercise's solutions.json promises.
+import assert from 'node:assert/strict';
+import { readdir, readFile } from 'node:fs/promises';
+import { describe, test } from 'node:test';
+import { SolutionExpectations } from '@kgrader/schemas';
+import { repoRoot } from '../support/cli.js';
+import { checkExpectation, gradeJson } from '../support/grading.js';
+
+/** graded several times by the determinism test instead */
+const REPEATED = 'msgbuf/buggy-race-realloc';
+
+for (const slug of (await readdir(`${repoRoot}exercises`)).sort()) {
+  const expectations = SolutionExpectations.parse(JSON.parse(await readFile(`${repoRoot}exercises/${slug}/solutions.json`, 'utf8')));
+  describe(`exercise ${slug}`, () => {
+    test('every solution folder has an expectation and vice versa', async () => {
+      const folders = (await readdir(`${repoRoot}exercises/${slug}/solutions`)).sort();
+      assert.deepEqual(folders, Object.keys(expectations).sort());
+    });
+    for (const [name, expected] of Object.entries(expectations)) {
+      if (`${slug}/${name}` === REPEATED) continue;
+      test(`${name}: ${expected.verdict} (${expected.description})`, async () => {
+        const dir = `${repoRoot}exercises/${slug}/solutions/${name}`;
+        const { result, code } = await gradeJson(dir, slug);
+        checkExpectation(result, expected, await readdir(dir), code);
+      });
+    }
+  });
+}

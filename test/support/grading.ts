@@ -1,0 +1,54 @@
+import assert from 'node:assert/strict';
+import { GradeResult, type SolutionExpectation } from '@kgrader/schemas';
+import { runCli } from './cli.js';
+
+const EXIT_OF = { pass: 0, fail: 1, error: 3 } as const;
+/** kinds whose reports carry a stack through the student's code: it must be mapped to their source */
+const MUST_MAP_TO_SOURCE = new Set(['kasan', 'atomic-sleep', 'kmemleak', 'lockdep', 'oops']);
+/** Grades a folder with `kgrader grade --json` and validates the JSON against the contract. */
+export async function gradeJson(dir: string, slug: string): Promise<{ result: GradeResult; code: number | null; stderr: string }> {
+  const run = await runCli(['grade', dir, '--exercise', slug, '--json']);
+  assert.ok(run.stdout.trim().length > 0, `no JSON on stdout; stderr: ${run.stderr.slice(0, 2000)}`);
+  const result = GradeResult.omit({ console: true }).parse(JSON.parse(run.stdout)) as GradeResult;
+  return { result, code: run.code, stderr: run.stderr };
+}
+
+/** Asserts a grading result keeps the promise a shipped solution's expectation makes. */
+export function checkExpectation(result: GradeResult, expected: SolutionExpectation, sources: string[], code: number | null): void {
+  const context = `verdict ${result.verdict}: ${result.summary}\ntests: ${result.tests.map((t) => `${t.name}=${t.status}`).join(' ')}\nfindings: ${result.findings.map((f) => `[${f.kind}] ${f.title}`).join('; ')}`;
+  assert.notEqual(result.verdict, 'error', `infrastructure error: ${result.infrastructureError}\n${context}`);
+  assert.equal(result.verdict, expected.verdict, context);
+  assert.equal(code, EXIT_OF[result.verdict], 'exit code follows the verdict');
+  assert.equal(result.build.ok, expected.builds, `build: ${result.build.log.slice(-1500)}`);
+  assert.equal(result.maxScore, result.tests.reduce((s, t) => s + t.maxPoints, 0));
+  assert.equal(result.score, result.tests.filter((t) => t.status === 'pass').reduce((s, t) => s + t.points, 0));
+  if (expected.verdict === 'pass') {
+    assert.equal(result.score, result.maxScore, context);
+    assert.deepEqual(result.findings, [], context);
+  }
+  if (!expected.builds) {
+    assert.ok(result.build.diagnostics.some((d) => d.severity === 'error' && sources.includes(d.file) && d.line > 0), 'compiler errors point into the student file');
+  }
+  if (expected.anyOfFindingKinds.length > 0) {
+    const matching = result.findings.filter((f) => expected.anyOfFindingKinds.includes(f.kind));
+    assert.ok(matching.length > 0, `expected a finding of kind ${expected.anyOfFindingKinds.join('|')}\n${context}`);
+    if (expected.titleIncludes) {
+      assert.ok(matching.some((f) => f.title.includes(expected.titleIncludes!)), `a title containing ${expected.titleIncludes}\n${context}`);
+    }
+    for (const finding of matching.filter((f) => MUST_MAP_TO_SOURCE.has(f.kind))) {
+      const frames = [...finding.frames, ...(finding.stacks ?? []).flatMap((s) => s.frames)];
+      assert.ok(
+        frames.some((fr) => fr.file !== undefined && sources.includes(fr.file) && (fr.line ?? 0) > 0 && fr.source !== undefined),
+        `finding ${finding.title} maps to a line of the student's source`,
+      );
+    }
+  }
+  for (const name of expected.failingTests) {
+    const t = result.tests.find((x) => x.name === name);
+    assert.ok(t, `test ${name} exists`);
+    assert.notEqual(t.status, 'pass', `test ${name} must not pass\n${context}`);
+  }
+  if (expected.consoleTruncated) assert.ok((result.consoleTruncatedBytes ?? 0) > 0, 'the flooded console was capped');
+  assert.ok(result.timings.total > 0);
+}
+
