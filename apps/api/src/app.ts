@@ -21,7 +21,6 @@ export interface BuildAppOptions {
 export async function buildApp({ deps, logger }: BuildAppOptions): Promise<FastifyInstance> {
   const app = Fastify({
     ...(logger ? { loggerInstance: logger } : { logger: false }),
-    disableRequestLogging: false,
     trustProxy: true,
     bodyLimit: 1024 * 1024,
     return503OnClosing: true,

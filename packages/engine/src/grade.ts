@@ -171,7 +171,15 @@ function moduleSections(events: HarnessEvent[]): Record<string, string> {
 
 function timingsOf(build: number, vm: VmOutcome, analyze: number, total: number) {
   const boot = round(vm.bootSeconds ?? vm.totalSeconds);
-  return { build, boot, run: round(Math.max(0, vm.totalSeconds - boot)), analyze, total };
+  const hello = vm.events.find((e) => e.event === 'hello');
+  return {
+    build,
+    boot,
+    run: round(Math.max(0, vm.totalSeconds - boot)),
+    analyze,
+    total,
+    ...(hello?.event === 'hello' ? { kernelBoot: round(hello.uptimeMs / 1000) } : {}),
+  };
 }
 
 function round(n: number): number {

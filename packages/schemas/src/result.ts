@@ -40,6 +40,8 @@ export const Timings = z.object({
   run: z.number().nonnegative(),
   analyze: z.number().nonnegative().default(0),
   total: z.number().nonnegative(),
+  /** guest uptime when the harness printed its first line: the kernel's own boot time */
+  kernelBoot: z.number().nonnegative().optional(),
 });
 export type Timings = z.infer<typeof Timings>;
 

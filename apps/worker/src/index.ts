@@ -1,0 +1,5 @@
+export { runWorker, type RunningWorker } from './run.js';
+export { WorkerEnv, workerConfigFromEnv, cacheDirOf, type WorkerConfig } from './config.js';
+export type { Grader } from './grader.js';
+export { createProcessor, ShutdownAbort, InfrastructureError, type JobOutcome } from './processor.js';
+export { reconcile, startReconciler, type ReconcileOptions } from './reconciler.js';

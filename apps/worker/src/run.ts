@@ -1,0 +1,83 @@
+import { createDb, createGradingQueue, createRedis, ensureDatabase, GRADING_QUEUE, migrate, type GradingJobData } from '@kgrader/db';
+import { Worker } from 'bullmq';
+import type { Logger } from 'pino';
+import type { WorkerConfig } from './config.js';
+import type { Grader } from './grader.js';
+import { createProcessor, ShutdownAbort, type JobOutcome } from './processor.js';
+import { startReconciler } from './reconciler.js';
+
+export interface RunningWorker {
+  /** finishes the running gradings (or, after the grace period, aborts and releases them), then closes */
+  shutdown(): Promise<void>;
+  worker: Worker<GradingJobData, JobOutcome>;
+}
+
+/** Starts a grading worker process's machinery: bullmq consumer + reconciler. */
+export async function runWorker(opts: { config: WorkerConfig; grader: Grader; logger: Logger; migrate?: boolean }): Promise<RunningWorker> {
+  const { config, grader, logger } = opts;
+  if (opts.migrate) {
+    await ensureDatabase(config.databaseUrl);
+    await migrate({ databaseUrl: config.databaseUrl, log: (m) => logger.info(m) });
+  }
+  const db = createDb({ databaseUrl: config.databaseUrl, poolMax: Math.max(4, config.concurrency + 2) });
+  const redis = createRedis(config.redisUrl);
+  const queue = createGradingQueue(redis, config.queuePrefix);
+
+  const controllers = new Map<string, AbortController>();
+  const processor = createProcessor(
+    { db, redis, grader, config, logger },
+    {
+      register(jobId, c) {
+        controllers.set(jobId, c);
+        return () => controllers.delete(jobId);
+      },
+    },
+  );
+  const worker = new Worker<GradingJobData, JobOutcome>(GRADING_QUEUE, processor, {
+    connection: createRedis(config.redisUrl),
+    prefix: config.queuePrefix,
+    concurrency: config.concurrency,
+    lockDuration: config.lockMs,
+    stalledInterval: config.stalledIntervalMs,
+    // a job whose worker died is given back this many times before it is failed
+    maxStalledCount: 3,
+    autorun: true,
+  });
+  worker.on('failed', (job, err) => logger.warn({ jobId: job?.id, err: err.message, attemptsMade: job?.attemptsMade }, 'job failed'));
+  worker.on('error', (err) => logger.error({ err }, 'worker error'));
+  worker.on('stalled', (jobId) => logger.warn({ jobId }, 'job stalled (its worker died); it will run again'));
+
+  const reconciler = startReconciler({
+    db,
+    redis,
+    queue,
+    retry: config.retry,
+    queuedGraceSeconds: config.reconcile.queuedGraceSeconds,
+    activeGraceSeconds: config.reconcile.activeGraceSeconds,
+    intervalMs: config.reconcile.intervalMs,
+    prefix: config.queuePrefix,
+    logger,
+  });
+  logger.info({ concurrency: config.concurrency, workerId: config.workerId }, 'kgrader worker started');
+
+  let closing: Promise<void> | undefined;
+  return {
+    worker,
+    shutdown() {
+      closing ??= (async () => {
+        await reconciler.stop();
+        const grace = setTimeout(() => {
+          if (controllers.size) logger.warn({ jobs: [...controllers.keys()] }, 'grace period over: aborting and releasing jobs');
+          for (const c of controllers.values()) c.abort(new ShutdownAbort());
+        }, config.shutdownGraceMs);
+        await worker.close(); // stops taking jobs, waits for the running ones
+        clearTimeout(grace);
+        await queue.close();
+        redis.disconnect();
+        await db.$disconnect();
+        logger.info('worker stopped');
+      })();
+      return closing;
+    },
+  };
+}
