@@ -3,3 +3,4 @@ export { WorkerEnv, workerConfigFromEnv, cacheDirOf, type WorkerConfig } from '.
 export type { Grader } from './grader.js';
 export { createProcessor, ShutdownAbort, InfrastructureError, type JobOutcome } from './processor.js';
 export { reconcile, startReconciler, type ReconcileOptions } from './reconciler.js';
+export { fakeGrader } from './fake-grader.js';

@@ -39,6 +39,8 @@ const STAGE_STATUS: Partial<Record<Stage, SubmissionStatus>> = {
   analyzing: 'analyzing',
 };
 
+const isStage = (s: SubmissionStatus): s is 'building' | 'booting' | 'running' | 'analyzing' =>
+  s === 'building' || s === 'booting' || s === 'running' || s === 'analyzing';
 const round2 = (n: number) => Math.round(n * 100) / 100;
 const LOG_CAP = 256 * 1024;
 const cap = (s: string | undefined | null) => (s == null ? null : s.length > LOG_CAP ? `${s.slice(0, LOG_CAP)}\n[… ${s.length - LOG_CAP} more characters cut]` : s);
@@ -56,8 +58,23 @@ const cap = (s: string | undefined | null) => (s == null ? null : s.length > LOG
 export function createProcessor(deps: ProcessorDeps, signals: { register(jobId: string, c: AbortController): () => void }) {
   const { db, redis, grader, config, logger } = deps;
 
-  const event = (submissionId: string, type: 'status' | 'log' | 'verdict', status: SubmissionStatus, message: string, attempt: number | null) =>
-    recordSubmissionEvent(db, redis, { type, submissionId, status, message, attempt }).catch((err) =>
+  const event = (
+    submissionId: string,
+    type: 'status' | 'log' | 'verdict',
+    status: SubmissionStatus,
+    message: string,
+    attempt: number | null,
+    extra: { verdict?: 'pass' | 'fail' | 'error'; score?: number | null; maxScore?: number | null } = {},
+  ) =>
+    recordSubmissionEvent(db, redis, {
+      type,
+      submissionId,
+      status,
+      ...(isStage(status) ? { stage: status } : {}),
+      message,
+      attempt,
+      ...extra,
+    }).catch((err) =>
       logger.warn({ err, submissionId }, 'could not record event'),
     );
 
@@ -183,7 +200,9 @@ export function createProcessor(deps: ProcessorDeps, signals: { register(jobId: 
             finishedAt: new Date(),
           },
         });
-        if (moved.count === 1) await event(submission.id, 'verdict', 'error', `grading failed after ${run.attempt} attempts: ${why}`, run.attempt);
+        if (moved.count === 1) {
+          await event(submission.id, 'verdict', 'error', `grading failed after ${run.attempt} attempts: ${why}`, run.attempt, { verdict: 'error', score: null, maxScore: null });
+        }
       } else {
         const moved = await db.submission.updateMany({ where: fence, data: { status: 'queued' } });
         if (moved.count === 1) await event(submission.id, 'status', 'queued', `infrastructure error (${why}); retrying`, run.attempt);
@@ -257,7 +276,7 @@ export function createProcessor(deps: ProcessorDeps, signals: { register(jobId: 
       log.warn('fenced off: another attempt owns the submission now');
       return 'stale';
     }
-    await event(submission.id, 'verdict', 'done', r.summary, run.attempt);
+    await event(submission.id, 'verdict', 'done', r.summary, run.attempt, { verdict: r.verdict, score, maxScore: maxPoints });
     log.info({ verdict: r.verdict, score, timings: r.timings }, 'graded');
     return 'graded';
   };

@@ -38,8 +38,15 @@ export function kbuildFor(module: string, fileNames: readonly string[]): KbuildL
   if (cFiles.length === 1 && cFiles[0] === `${module}.c`) {
     return { module, kbuild: `${header}obj-m := ${module}.o\n`, buildNames };
   }
+  const taken = new Set(cFiles);
+  const freeName = () => {
+    for (let i = 1; ; i++) {
+      const candidate = `${module}_main${i === 1 ? '' : i}.c`;
+      if (!taken.has(candidate)) return candidate;
+    }
+  };
   const objects = cFiles.map((name) => {
-    const buildName = name === `${module}.c` ? `${module}_main.c` : name;
+    const buildName = name === `${module}.c` ? freeName() : name;
     buildNames[name] = buildName;
     return buildName.replace(/\.c$/, '.o');
   });

@@ -112,6 +112,9 @@ export async function gradeSubmission(opts: GradeOptions): Promise<GradeResult> 
         cpus: config.vmCpus,
         memoryMiB: config.vmMemoryMiB,
         timeoutSeconds,
+        consoleKillBytes: exercise.limits.consoleBytes,
+        consoleHeadBytes: Math.floor(exercise.limits.consoleBytes / 4),
+        consoleTailBytes: Math.floor(exercise.limits.consoleBytes / 4),
         onEvent: (event) => reportEvent(event, progress),
         ...(opts.signal ? { signal: opts.signal } : {}),
       });

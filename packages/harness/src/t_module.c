@@ -569,19 +569,27 @@ void t_kmemleak(struct ctx *c)
 		error_(c, "kmemleak is not available (%s: %s)", KMEMLEAK, strerror(errno));
 		return;
 	}
+	/*
+	 * kmemleak reports an object only when it is older than 5 s and was found unreferenced
+	 * with an unchanged checksum: the first scan records the checksums of new objects (it
+	 * does not care about their age), the second, once the last allocations are 5.5 s old,
+	 * reports them.
+	 */
+	int r = write_file(KMEMLEAK, "scan");
+	if (r < 0) {
+		error_(c, "writing scan to %s: %s", KMEMLEAK, strerror(-r));
+		return;
+	}
 	uint64_t last = c->st->last_activity_ms, now = now_mono_ms();
 	if (last && now - last < 5500) {
 		out(c, "waited %llu ms so the last allocations are older than kmemleak's 5 s\n",
 		    (unsigned long long)(5500 - (now - last)));
 		sleep_ms((unsigned)(5500 - (now - last)));
 	}
-	/* a new object's first scan only records its checksum: scan twice */
-	for (int i = 0; i < 2; i++) {
-		int r = write_file(KMEMLEAK, "scan");
-		if (r < 0) {
-			error_(c, "writing scan to %s: %s", KMEMLEAK, strerror(-r));
-			return;
-		}
+	r = write_file(KMEMLEAK, "scan");
+	if (r < 0) {
+		error_(c, "writing scan to %s: %s", KMEMLEAK, strerror(-r));
+		return;
 	}
 	size_t len = 0;
 	char *buf = read_kmemleak(&len);
@@ -590,7 +598,6 @@ void t_kmemleak(struct ctx *c)
 		return;
 	}
 	int total = 0, ours = 0, lines = 0, dropped = 0, block_ours = 0, in_block = 0;
-	char first_ours[256] = "";
 	char *save = NULL;
 	/* attribution needs whole blocks: walk once to classify, once to copy */
 	for (char *l = strtok_r(buf, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
@@ -608,10 +615,6 @@ void t_kmemleak(struct ctx *c)
 			lines++;
 		} else {
 			dropped++;
-		}
-		if (block_ours && !first_ours[0]) {
-			/* remember the header of the first attributed leak (the previous header line) */
-			snprintf(first_ours, sizeof(first_ours), "leak #%d", total);
 		}
 	}
 	if (in_block && block_ours)

@@ -59,7 +59,7 @@ export function decideVerdict(input: VerdictInput): Omit<GradeResult, 'console' 
       ...base,
       verdict: 'fail',
       score: 0,
-      summary: `The build failed with ${errors.length || 'an'} error${errors.length === 1 ? '' : 's'}${where}.`,
+      summary: `The build failed with ${errors.length === 0 ? 'an error' : `${errors.length} error${errors.length === 1 ? '' : 's'}`}${where}.`,
       tests: allSkipped('not run: the build failed'),
       findings: [],
     };
@@ -88,7 +88,7 @@ export function decideVerdict(input: VerdictInput): Omit<GradeResult, 'console' 
   const stopReason = crash
     ? `the kernel crashed (${crash.title})`
     : vm.flooded
-      ? `the console was flooded (${Math.round(vm.consoleBytes / 1024 / 1024)} MiB) and the VM was stopped`
+      ? `the kernel console was flooded (${Math.round(vm.consoleBytes / 1024)} KiB of output) and the VM was stopped`
       : vm.timedOut
         ? `the VM hit the ${vm.timeoutSeconds}s time limit`
         : vm.oomKilled

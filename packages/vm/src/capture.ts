@@ -7,6 +7,8 @@ export class HeadTailCapture {
   private headSize = 0;
   private tail: Buffer[] = [];
   private tailSize = 0;
+  /** the byte just before the kept tail, to know whether the tail starts at a line start */
+  private byteBeforeTail: number | undefined;
   total = 0;
 
   constructor(
@@ -38,16 +40,19 @@ export class HeadTailCapture {
     const head = Buffer.concat(this.head).toString('utf8');
     this.compactTail();
     const tail = Buffer.concat(this.tail).toString('utf8');
-    const dropped = this.droppedBytes;
-    if (dropped === 0) return head + tail;
+    if (this.droppedBytes === 0) return head + tail;
+    // cut to whole lines on both sides, and count the partial lines cut as dropped too
     const headLines = head.slice(0, head.lastIndexOf('\n') + 1);
-    const tailLines = tail.slice(tail.indexOf('\n') + 1);
-    return `${headLines}[kgrader: ${dropped} bytes of console output dropped here]\n${tailLines}`;
+    const tailLines = this.byteBeforeTail === 0x0a ? tail : tail.slice(tail.indexOf('\n') + 1);
+    const shown = Buffer.byteLength(headLines) + Buffer.byteLength(tailLines);
+    return `${headLines}[kgrader: ${this.total - shown} bytes of console output dropped here]\n${tailLines}`;
   }
 
   private compactTail(): void {
     const all = Buffer.concat(this.tail);
-    const kept = all.subarray(Math.max(0, all.length - this.tailBytes));
+    const cut = Math.max(0, all.length - this.tailBytes);
+    if (cut > 0) this.byteBeforeTail = all[cut - 1];
+    const kept = all.subarray(cut);
     this.tail = [kept];
     this.tailSize = kept.length;
   }

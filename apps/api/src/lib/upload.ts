@@ -32,6 +32,8 @@ export async function readUpload(req: FastifyRequest, exercise: ExerciseSpec): P
   let total = 0;
   let archive: { name: string; content: Buffer } | undefined;
   const parts = req.parts({
+    // keep client-sent directory parts so such names are refused, not silently flattened
+    preservePath: true,
     limits: {
       fileSize: Math.max(limits.maxFileBytes, limits.maxTotalBytes),
       files: limits.maxFiles + 1,

@@ -2,7 +2,8 @@
 /*
  * msgbuf.c: a message buffer (/dev/msgbuf) that also keeps statistics.
  *
- * A write replaces the stored message (at most MSGBUF_SIZE bytes); a read
+ * A write replaces the stored message (longer writes are truncated to
+ * MSGBUF_SIZE bytes and return the count stored); a read
  * returns the stored message from the file position; every open starts at
  * offset 0.
  *
@@ -60,7 +61,7 @@ static ssize_t msgbuf_write(struct file *file, const char __user *buf,
 	char *tmp;
 
 	if (count > MSGBUF_SIZE)
-		return -EINVAL;
+		count = MSGBUF_SIZE;	/* store at most MSGBUF_SIZE bytes */
 
 	mutex_lock(&msg_lock);
 	tmp = kmalloc(MSGBUF_SIZE, GFP_KERNEL);

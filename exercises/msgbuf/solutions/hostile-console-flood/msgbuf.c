@@ -45,7 +45,7 @@ static ssize_t msgbuf_write(struct file *file, const char __user *buf,
 	char *tmp;
 
 	if (count > MSGBUF_SIZE)
-		return -EINVAL;
+		count = MSGBUF_SIZE;	/* store at most MSGBUF_SIZE bytes */
 	tmp = kmalloc(MSGBUF_SIZE, GFP_KERNEL);
 	if (!tmp)
 		return -ENOMEM;

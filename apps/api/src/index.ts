@@ -1,0 +1,7 @@
+export { buildApp, type BuildAppOptions } from './app.js';
+export { ApiEnv, apiConfigFromEnv, type ApiConfig } from './config.js';
+export type { ApiDeps, ExerciseCatalog } from './deps.js';
+export { engineCatalog } from './catalog.js';
+export { EventHub } from './lib/event-hub.js';
+export { issueToken, hashToken, type IssuedToken } from './lib/tokens.js';
+export { readTar, gunzipCapped, ArchiveError } from './lib/tar.js';

@@ -1,0 +1,258 @@
+// Shared fixtures of the service tests: a fresh database per test file, a Redis key prefix per
+// file, an API listening on an ephemeral loopback port, seeded users and tokens, upload helpers.
+import { gzipSync } from 'node:zlib';
+import { buildApp, engineCatalog, EventHub, issueToken, type ApiConfig, type ApiDeps } from '@kgrader/api';
+import { createDb, createGradingQueue, createRedis, migrate, type Db } from '@kgrader/db';
+import { loadExercise } from '@kgrader/engine';
+import type { FastifyInstance } from 'fastify';
+import type { Redis } from 'ioredis';
+import pg from 'pg';
+
+export const PG_BASE = process.env['TEST_PG_URL'] ?? 'postgresql://postgres@127.0.0.1:5432';
+export const REDIS_URL = process.env['TEST_REDIS_URL'] ?? 'redis://127.0.0.1:6379';
+
+/** Drops and recreates `kgrader_test_<name>`, applies the migrations, returns its URL. */
+export async function freshDatabase(name: string): Promise<string> {
+  const db = `kgrader_test_${name.replace(/[^a-z0-9_]/gi, '_').toLowerCase()}`;
+  const admin = new pg.Client({ connectionString: `${PG_BASE}/postgres` });
+  await admin.connect();
+  try {
+    await admin.query(`DROP DATABASE IF EXISTS "${db}" WITH (FORCE)`);
+    await admin.query(`CREATE DATABASE "${db}"`);
+  } finally {
+    await admin.end();
+  }
+  const url = `${PG_BASE}/${db}`;
+  await migrate({ databaseUrl: url });
+  return url;
+}
+
+/** Deletes every Redis key of a bullmq prefix (what an empty Redis restart looks like to us). */
+export async function wipePrefix(redis: Redis, prefix: string): Promise<number> {
+  let cursor = '0';
+  let n = 0;
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 500);
+    cursor = next;
+    if (keys.length) n += await redis.del(...keys);
+  } while (cursor !== '0');
+  return n;
+}
+
+export interface TestEnv {
+  dbUrl: string;
+  prefix: string;
+  db: Db;
+  redis: Redis;
+  app: FastifyInstance;
+  baseUrl: string;
+  deps: ApiDeps;
+  close(): Promise<void>;
+}
+
+export async function startApi(name: string, overrides: Partial<ApiConfig> = {}): Promise<TestEnv> {
+  const dbUrl = await freshDatabase(name);
+  const prefix = `kgt-${name}-${process.pid}`;
+  const db = createDb({ databaseUrl: dbUrl, poolMax: 5 });
+  const redis = createRedis(REDIS_URL);
+  await wipePrefix(redis, prefix);
+  const queue = createGradingQueue(redis, prefix);
+  const events = new EventHub(createRedis(REDIS_URL));
+  const config: ApiConfig = {
+    publicUrl: 'http://127.0.0.1',
+    exercisesDir: undefined,
+    retry: { attempts: 3, backoffMs: 50 },
+    sseMaxSeconds: 120,
+    logLevel: 'silent',
+    ...overrides,
+  };
+  const deps: ApiDeps = { db, redis, queue, events, catalog: engineCatalog(), config };
+  const app = await buildApp({ deps, logger: false });
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  const addr = app.server.address();
+  const baseUrl = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
+  config.publicUrl = baseUrl;
+  return {
+    dbUrl,
+    prefix,
+    db,
+    redis,
+    app,
+    baseUrl,
+    deps,
+    async close() {
+      await events.close();
+      await app.close();
+      await queue.close();
+      await wipePrefix(redis, prefix);
+      redis.disconnect();
+      await db.$disconnect();
+    },
+  };
+}
+
+export interface Seed {
+  courseId: string;
+  otherCourseId: string;
+  assignmentId: string;
+  otherAssignmentId: string;
+  users: Record<'admin' | 'instructor' | 'student1' | 'student2' | 'otherInstructor' | 'outsider', { id: string; token: string }>;
+}
+
+/** Two courses; `instructor` teaches course 1 (students 1 and 2), `otherInstructor` course 2. */
+export async function seed(db: Db, opts: { rateLimitCount?: number; dueAt?: Date | null; opensAt?: Date | null } = {}): Promise<Seed> {
+  const course = await db.course.create({ data: { code: 'os-101', title: 'Operating systems' } });
+  const other = await db.course.create({ data: { code: 'os-202', title: 'Other course' } });
+  const assignment = await db.assignment.create({
+    data: {
+      courseId: course.id,
+      exerciseSlug: 'msgbuf',
+      title: 'msgbuf',
+      rateLimitCount: opts.rateLimitCount ?? 100,
+      dueAt: opts.dueAt ?? null,
+      opensAt: opts.opensAt ?? null,
+    },
+  });
+  const otherAssignment = await db.assignment.create({ data: { courseId: other.id, exerciseSlug: 'msgbuf', title: 'msgbuf (other)' } });
+  const mk = async (email: string, memberships: [string, 'student' | 'instructor'][], isAdmin = false) => {
+    const u = await db.user.create({ data: { email, name: email.split('@')[0]!, isAdmin, canCreateCourses: isAdmin } });
+    for (const [courseId, role] of memberships) await db.membership.create({ data: { userId: u.id, courseId, role } });
+    const t = await issueToken(db, { userId: u.id, name: 'test', issuedById: null });
+    return { id: u.id, token: t.token };
+  };
+  return {
+    courseId: course.id,
+    otherCourseId: other.id,
+    assignmentId: assignment.id,
+    otherAssignmentId: otherAssignment.id,
+    users: {
+      admin: await mk('admin@t.test', [], true),
+      instructor: await mk('instructor@t.test', [[course.id, 'instructor']]),
+      student1: await mk('student1@t.test', [[course.id, 'student']]),
+      student2: await mk('student2@t.test', [[course.id, 'student']]),
+      otherInstructor: await mk('other@t.test', [[other.id, 'instructor']]),
+      outsider: await mk('outsider@t.test', []),
+    },
+  };
+}
+
+export async function api(
+  env: { baseUrl: string },
+  method: string,
+  path: string,
+  opts: { token?: string; json?: unknown; form?: FormData; headers?: Record<string, string> } = {},
+): Promise<{ status: number; body: any; headers: Headers }> {
+  const headers: Record<string, string> = { ...(opts.headers ?? {}) };
+  if (opts.token) headers['authorization'] = `Bearer ${opts.token}`;
+  let body: string | FormData | undefined;
+  if (opts.json !== undefined) {
+    headers['content-type'] = 'application/json';
+    body = JSON.stringify(opts.json);
+  } else if (opts.form) body = opts.form;
+  const res = await fetch(`${env.baseUrl}${path}`, { method, headers, ...(body !== undefined ? { body } : {}) });
+  const text = await res.text();
+  let parsed: unknown = text;
+  try {
+    parsed = text ? JSON.parse(text) : null;
+  } catch {
+    /* not JSON */
+  }
+  return { status: res.status, body: parsed, headers: res.headers };
+}
+
+export function filesForm(files: { name: string; content: string | Buffer }[]): FormData {
+  const fd = new FormData();
+  for (const f of files) fd.append('files', new Blob([typeof f.content === 'string' ? f.content : new Uint8Array(f.content)]), f.name);
+  return fd;
+}
+
+export function submit(env: { baseUrl: string }, assignmentId: string, token: string, files: { name: string; content: string | Buffer }[], headers: Record<string, string> = {}) {
+  return api(env, 'POST', `/api/v1/assignments/${assignmentId}/submissions`, { token, form: filesForm(files), headers });
+}
+
+// ---- a tiny tar writer, to build good and hostile archives --------------------------------------
+
+export interface TarEntry {
+  name: string;
+  content?: string | Buffer;
+  /** tar type flag: '0' file, '2' symlink, '1' hard link, '3' char device, '5' directory, '6' FIFO */
+  type?: string;
+  linkname?: string;
+}
+
+function header(e: TarEntry, size: number): Buffer {
+  const h = Buffer.alloc(512);
+  h.write(e.name, 0, 100, 'utf8');
+  h.write('0000644\0', 100);
+  h.write('0000000\0', 108);
+  h.write('0000000\0', 116);
+  h.write(size.toString(8).padStart(11, '0') + '\0', 124);
+  h.write('00000000000\0', 136);
+  h.write('        ', 148);
+  h.write(e.type ?? '0', 156);
+  if (e.linkname) h.write(e.linkname, 157, 100);
+  h.write('ustar\0', 257);
+  h.write('00', 263);
+  let sum = 0;
+  for (const b of h) sum += b;
+  h.write(sum.toString(8).padStart(6, '0') + '\0 ', 148);
+  return h;
+}
+
+export function tarGz(entries: TarEntry[]): Buffer {
+  const parts: Buffer[] = [];
+  for (const e of entries) {
+    const data = e.content === undefined ? Buffer.alloc(0) : Buffer.from(e.content);
+    parts.push(header(e, data.length), data, Buffer.alloc((512 - (data.length % 512)) % 512));
+  }
+  parts.push(Buffer.alloc(1024));
+  return gzipSync(Buffer.concat(parts));
+}
+
+/** Reads an SSE stream until it closes (or the timeout), returning the parsed events. */
+export async function readEvents(env: { baseUrl: string }, submissionId: string, token: string, timeoutMs = 60_000): Promise<{ event: string; id: string; data: any }[]> {
+  const ctrl = new AbortController();
+  const timer = setTimeout(() => ctrl.abort(), timeoutMs);
+  const res = await fetch(`${env.baseUrl}/api/v1/submissions/${submissionId}/events`, { headers: { authorization: `Bearer ${token}` }, signal: ctrl.signal });
+  if (res.status !== 200) throw new Error(`events: HTTP ${res.status} ${await res.text()}`);
+  const out: { event: string; id: string; data: any }[] = [];
+  let buf = '';
+  const decoder = new TextDecoder();
+  try {
+    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+      buf += decoder.decode(chunk, { stream: true });
+      let i: number;
+      while ((i = buf.indexOf('\n\n')) !== -1) {
+        const block = buf.slice(0, i);
+        buf = buf.slice(i + 2);
+        const ev: { event: string; id: string; data: any } = { event: 'message', id: '', data: null };
+        let any = false;
+        for (const line of block.split('\n')) {
+          if (line.startsWith('event: ')) ev.event = line.slice(7);
+          else if (line.startsWith('id: ')) ev.id = line.slice(4);
+          else if (line.startsWith('data: ')) {
+            ev.data = JSON.parse(line.slice(6));
+            any = true;
+          }
+        }
+        if (any) out.push(ev);
+      }
+    }
+  } finally {
+    clearTimeout(timer);
+  }
+  return out;
+}
+
+export async function waitFor<T>(what: string, fn: () => Promise<T | null | undefined | false>, timeoutMs = 30_000, everyMs = 100): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+export const loadMsgbuf = () => loadExercise('msgbuf');
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
