@@ -1,4 +1,5 @@
-import type { ExerciseSpec, Finding, GradeResult } from '@kgrader/schemas';
+import { isSkippedFrame } from '@kgrader/engine';
+import type { ExerciseSpec, Finding, Frame, GradeResult } from '@kgrader/schemas';
 import { explainFinding } from '@kgrader/verdict';
 
 export function styles(color: boolean) {
@@ -48,8 +49,9 @@ export function printFindings(findings: readonly Finding[], s: Style): void {
       .filter(Boolean)
       .join(', ');
     out(`  ${s.red(`[${f.kind}]`)} ${s.bold(f.title)}${extra ? s.dim(`  (${extra})`) : ''}`);
+    if (f.kind === 'console-flood') out(`    ${s.dim(f.raw)}`);
     if (f.access) out(`    ${f.access.type} of ${f.access.size ?? '?'} bytes${f.access.address ? ` at ${f.access.address}` : ''}`);
-    for (const frame of f.frames.slice(0, 12)) {
+    for (const frame of interestingFrames(f.frames).slice(0, 10)) {
       const where = frame.file ? ` ${s.cyan(`${frame.file}:${frame.line}`)}` : '';
       const mod = frame.module ? s.dim(` [${frame.module}]`) : '';
       out(`    ${frame.file ? s.bold(frame.function) : frame.function}${mod}${where}`);
@@ -63,6 +65,12 @@ export function printFindings(findings: readonly Finding[], s: Style): void {
     }
     out(indent(s.dim(wrap(explainFinding(f.kind), 92)), 4));
   }
+}
+
+/** The stack from its first frame that is not report machinery (dump_stack, kasan_report...). */
+function interestingFrames(frames: readonly Frame[]): readonly Frame[] {
+  const first = frames.findIndex((fr) => !isSkippedFrame(fr));
+  return first > 0 ? frames.slice(first) : frames;
 }
 
 function firstLine(text: string): string {

@@ -33,8 +33,9 @@ export async function runWorker(opts: { config: WorkerConfig; grader: Grader; lo
       },
     },
   );
+  const workerConnection = createRedis(config.redisUrl);
   const worker = new Worker<GradingJobData, JobOutcome>(GRADING_QUEUE, processor, {
-    connection: createRedis(config.redisUrl),
+    connection: workerConnection,
     prefix: config.queuePrefix,
     concurrency: config.concurrency,
     lockDuration: config.lockMs,
@@ -73,6 +74,8 @@ export async function runWorker(opts: { config: WorkerConfig; grader: Grader; lo
         await worker.close(); // stops taking jobs, waits for the running ones
         clearTimeout(grace);
         await queue.close();
+        // bullmq does not close connections it was handed
+        workerConnection.disconnect();
         redis.disconnect();
         await db.$disconnect();
         logger.info('worker stopped');

@@ -8,6 +8,7 @@ import type { ExerciseSpec, GradeResult, HarnessEvent, Stage } from '@kgrader/sc
 import { decideVerdict } from '@kgrader/verdict';
 import { chooseAccelerator, gradingInitramfs, runVm, type VmOutcome } from '@kgrader/vm';
 import { analyzeConsole } from './analyze.js';
+import { chatterFinding, measureChatter } from './chatter.js';
 import type { EngineConfig } from './config.js';
 
 export interface GradeOptions {
@@ -113,8 +114,8 @@ export async function gradeSubmission(opts: GradeOptions): Promise<GradeResult> 
         memoryMiB: config.vmMemoryMiB,
         timeoutSeconds,
         consoleKillBytes: exercise.limits.consoleBytes,
-        consoleHeadBytes: Math.floor(exercise.limits.consoleBytes / 4),
-        consoleTailBytes: Math.floor(exercise.limits.consoleBytes / 4),
+        consoleHeadBytes: Math.floor(exercise.limits.consoleBytes / 8),
+        consoleTailBytes: Math.floor(exercise.limits.consoleBytes / 8),
         onEvent: (event) => reportEvent(event, progress),
         ...(opts.signal ? { signal: opts.signal } : {}),
       });
@@ -131,6 +132,11 @@ export async function gradeSubmission(opts: GradeOptions): Promise<GradeResult> 
           sources: compiled.sources,
         },
       });
+      const flood =
+        analysis.loadStartLine === undefined
+          ? undefined
+          : chatterFinding(measureChatter(vm.console, analysis.loadStartLine, analysis.findings, vm.consoleDroppedBytes), exercise.limits.chatterBytes, analysis.loadStartLine);
+      if (flood) analysis.findings.push(flood);
       const verdict = decideVerdict({
         exercise,
         build,

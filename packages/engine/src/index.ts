@@ -5,3 +5,5 @@ export * from './analyze.js';
 export { SubmissionRejected, validateSubmissionFiles, type SubmittedFile } from '@kgrader/builder';
 export { KernelNotBuiltError, ensureKernel, locateKernel } from '@kgrader/kernel';
 export * from './doctor.js';
+export * from './chatter.js';
+export { isSkippedFrame } from '@kgrader/log-parser';

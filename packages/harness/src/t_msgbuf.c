@@ -348,7 +348,7 @@ void t_alloc_failure(struct ctx *c)
 			     hit ? " while an allocation failed" : "");
 		} else {
 			out(c, "n=%ld: write succeeded%s\n", n,
-			    hit ? " although an allocation failed" : " (no n-th allocation)");
+			    hit ? " although its n-th allocation failed (not necessarily the driver's)" : " (no n-th allocation)");
 			/* it claims success: the message must be there */
 			ssize_t got_n = get(c, dev);
 			if (got_n >= 0)

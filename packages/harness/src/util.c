@@ -187,9 +187,10 @@ void kmsg_raw(int level, const char *line, size_t len)
 		len = 1000;
 	int p = snprintf(buf, sizeof(buf), "<%d>", level);
 	memcpy(buf + p, line, len);
+	buf[p + len++] = '\n'; /* printk drops a trailing newline; a plain file needs it */
 	/* KGRADER_KMSG redirects the markers when running by hand outside the VM */
 	const char *path = getenv("KGRADER_KMSG");
-	int fd = open(path && *path ? path : "/dev/kmsg", O_WRONLY | O_CLOEXEC | O_APPEND);
+	int fd = open(path && *path ? path : "/dev/kmsg", O_WRONLY | O_CLOEXEC | O_APPEND | O_CREAT, 0644);
 	if (fd < 0)
 		return;
 	ssize_t r = write(fd, buf, (size_t)p + len);

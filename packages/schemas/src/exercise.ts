@@ -53,8 +53,10 @@ export const ExerciseSpec = z
         buildTimeoutSeconds: z.number().int().positive().default(120),
         /** wall clock for the whole VM run: boot, tests, unload */
         vmTimeoutSeconds: z.number().int().positive().default(240),
-        /** kernel console bytes after which the VM is stopped: the driver floods the console */
-        consoleBytes: z.number().int().positive().default(1024 * 1024),
+        /** kernel console bytes after which the VM is stopped (a flood must not stall grading) */
+        consoleBytes: z.number().int().positive().default(512 * 1024),
+        /** console bytes the module may cause after loading, kernel reports aside, before it counts as a flood */
+        chatterBytes: z.number().int().positive().default(64 * 1024),
       })
       .prefault({}),
     tests: z.array(ExerciseTest).min(1),

@@ -19,6 +19,8 @@ export const FindingKind = z.enum([
   'list-corruption',
   'refcount',
   'stack-corruption',
+  /** not a kernel report: kgrader measured the module printing far too much to the console */
+  'console-flood',
 ]);
 export type FindingKind = z.infer<typeof FindingKind>;
 

@@ -3,3 +3,4 @@ export * from './exercise.js';
 export * from './result.js';
 export * from './harness.js';
 export * from './api.js';
+export * from './lms.js';

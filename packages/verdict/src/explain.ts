@@ -24,6 +24,8 @@ export const FINDING_EXPLANATIONS: Record<FindingKind, string> = {
   'list-corruption':
     'A linked list\'s pointers were corrupted: an entry was added twice, deleted twice, or the list was changed by two threads at once without a lock.',
   refcount: 'A reference count went wrong: it dropped below zero or was incremented from zero, usually an object put once too often or used after its last put.',
+  'console-flood':
+    'Your module printed so much to the kernel console that it drowns everything else and slows the whole machine: printing to a serial console is slow and happens with the printing CPU busy. Log once, not per call or in a loop; use pr_debug/dev_dbg for debugging output, or the _ratelimited variants.',
   'stack-corruption': 'The kernel stack was overwritten: a local array was written past its end. Kernel stacks are small (16 KiB): large buffers belong on the heap.',
 };
 

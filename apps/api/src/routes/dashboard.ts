@@ -1,0 +1,130 @@
+// Serves the dashboard (apps/dashboard, built by Vite into apps/dashboard/dist/web) at /app/ with a
+// single-page-app fallback, redirects / to it, and answers the one thing the UI needs that the
+// REST API does not have: the list of exercises for the assignment form.
+// Register at the root (not under /api/v1): `await app.register(dashboardPlugin, { deps })`.
+import { readFile, stat } from 'node:fs/promises';
+import { extname, join, normalize, resolve, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { listExercises } from '@kgrader/engine';
+import type { FastifyPluginAsync, FastifyReply } from 'fastify';
+import type { ApiDeps } from '../deps.js';
+import { hashToken } from '../lib/tokens.js';
+
+export interface DashboardOptions {
+  deps: ApiDeps;
+  /** the built assets (default: DASHBOARD_DIR, else apps/dashboard/dist/web of this checkout) */
+  root?: string;
+}
+
+const TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.mjs': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.map': 'application/json; charset=utf-8',
+  '.json': 'application/json; charset=utf-8',
+  '.svg': 'image/svg+xml',
+  '.png': 'image/png',
+  '.ico': 'image/x-icon',
+  '.woff2': 'font/woff2',
+  '.txt': 'text/plain; charset=utf-8',
+};
+
+/** Strict: scripts, styles and API calls from this origin only; no framing, no inline script. */
+const CSP = [
+  "default-src 'self'",
+  "script-src 'self'",
+  "style-src 'self'",
+  "img-src 'self' data: blob:",
+  "connect-src 'self'",
+  "font-src 'self'",
+  "object-src 'none'",
+  "base-uri 'none'",
+  "frame-ancestors 'none'",
+  "form-action 'self'",
+].join('; ');
+
+function securityHeaders(reply: FastifyReply): FastifyReply {
+  return reply
+    .header('content-security-policy', CSP)
+    .header('x-content-type-options', 'nosniff')
+    .header('referrer-policy', 'no-referrer')
+    .header('x-frame-options', 'DENY')
+    .header('cross-origin-opener-policy', 'same-origin');
+}
+
+export const defaultDashboardRoot = (): string =>
+  process.env['DASHBOARD_DIR'] ?? fileURLToPath(new URL('../../../../dashboard/dist/web/', import.meta.url));
+
+export const dashboardPlugin: FastifyPluginAsync<DashboardOptions> = async (app, opts) => {
+  const root = resolve(opts.root ?? defaultDashboardRoot());
+  const { db } = opts.deps;
+  const cache = new Map<string, Buffer>();
+
+  async function file(rel: string): Promise<Buffer | null> {
+    const abs = normalize(join(root, rel));
+    if (abs !== root && !abs.startsWith(root + sep)) return null;
+    const hit = cache.get(abs);
+    if (hit) return hit;
+    try {
+      if (!(await stat(abs)).isFile()) return null;
+      const buf = await readFile(abs);
+      cache.set(abs, buf);
+      return buf;
+    } catch {
+      return null;
+    }
+  }
+
+  async function sendIndex(reply: FastifyReply) {
+    const html = await file('index.html');
+    securityHeaders(reply).header('cache-control', 'no-cache');
+    if (!html) {
+      return reply
+        .code(503)
+        .type('text/plain; charset=utf-8')
+        .send('The dashboard is not built: run `npm run build -w @kgrader/dashboard` (or `npm run setup`), then reload.');
+    }
+    return reply.type(TYPES['.html']!).send(html);
+  }
+
+  const hide = { hide: true } as const; // keep these out of the OpenAPI document
+  app.get('/', { schema: hide }, async (_req, reply) => reply.redirect('/app/', 302));
+  app.get('/app', { schema: hide }, async (_req, reply) => reply.redirect('/app/', 302));
+
+  app.get<{ Params: { '*': string } }>('/app/assets/*', { schema: hide }, async (req, reply) => {
+    const rel = req.params['*'];
+    const buf = await file(join('assets', rel));
+    if (!buf) return reply.code(404).type('text/plain; charset=utf-8').send('not found');
+    // Vite names assets by content hash: safe to cache for ever
+    return securityHeaders(reply)
+      .header('cache-control', 'public, max-age=31536000, immutable')
+      .type(TYPES[extname(rel)] ?? 'application/octet-stream')
+      .send(buf);
+  });
+
+  // every other /app/* path is a client-side route
+  app.get('/app/*', { schema: hide }, async (_req, reply) => sendIndex(reply));
+
+  // the exercises an assignment can use (any signed-in user; the REST API has no such listing yet)
+  app.get('/app-api/exercises', { schema: hide }, async (req, reply) => {
+    const m = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '');
+    const row = m ? await db.apiToken.findUnique({ where: { tokenHash: hashToken(m[1]!) } }) : null;
+    if (!row || row.revokedAt || (row.expiresAt && row.expiresAt <= new Date())) {
+      return reply
+        .code(401)
+        .type('application/problem+json')
+        .header('www-authenticate', 'Bearer realm="kgrader"')
+        .send(JSON.stringify({ type: 'about:blank', title: 'Unauthorized', status: 401, detail: 'a valid bearer token is required', instance: req.url }));
+    }
+    const list = await listExercises(opts.deps.config.exercisesDir);
+    return reply.header('cache-control', 'private, max-age=300').send(
+      list.map((e) => ({
+        slug: e.slug,
+        title: e.title,
+        summary: e.summary,
+        maxScore: e.tests.reduce((s, t) => s + t.points, 0),
+      })),
+    );
+  });
+};

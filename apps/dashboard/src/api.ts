@@ -1,0 +1,221 @@
+// The dashboard's only way to the server: /api/v1 with the bearer token the user pasted in.
+// The token lives in sessionStorage (gone when the tab closes); nothing secret is in the bundle.
+import type {
+  AssignmentCreate,
+  AssignmentOut,
+  AssignmentStats,
+  AssignmentUpdate,
+  CourseOut,
+  Me,
+  MemberOut,
+  Problem,
+  RegradeAccepted,
+  SubmissionAccepted,
+  SubmissionDetail,
+  SubmissionList,
+  SubmissionLogs,
+  SubmissionStreamEvent,
+  SubmissionSummary,
+  TokenIssued,
+} from '@kgrader/schemas';
+
+const TOKEN_KEY = 'kgrader.token';
+
+export function getToken(): string | null {
+  try {
+    return sessionStorage.getItem(TOKEN_KEY);
+  } catch {
+    return null;
+  }
+}
+export function setToken(token: string | null): void {
+  if (token) sessionStorage.setItem(TOKEN_KEY, token);
+  else sessionStorage.removeItem(TOKEN_KEY);
+}
+
+/** An API error with the problem+json detail, safe to show. */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly problem: Partial<Problem> | null,
+    readonly retryAfter: number | null = null,
+  ) {
+    super(message);
+    this.name = 'ApiError';
+  }
+}
+
+type Listener = () => void;
+const unauthorizedListeners = new Set<Listener>();
+/** Called when the server rejects the token (expired, revoked): the app goes back to sign-in. */
+export function onUnauthorized(fn: Listener): () => void {
+  unauthorizedListeners.add(fn);
+  return () => unauthorizedListeners.delete(fn);
+}
+
+function authHeaders(token = getToken()): Record<string, string> {
+  return token ? { authorization: `Bearer ${token}` } : {};
+}
+
+async function toError(res: Response): Promise<ApiError> {
+  let problem: Partial<Problem> | null = null;
+  try {
+    problem = (await res.json()) as Partial<Problem>;
+  } catch {
+    /* not JSON */
+  }
+  const ra = Number(res.headers.get('retry-after'));
+  const msg = problem?.detail ?? problem?.title ?? `HTTP ${res.status}`;
+  return new ApiError(res.status, msg, problem, Number.isFinite(ra) && ra > 0 ? ra : null);
+}
+
+export async function request<T>(method: string, path: string, opts: { json?: unknown; body?: BodyInit; headers?: Record<string, string>; token?: string; signal?: AbortSignal } = {}): Promise<T> {
+  const headers: Record<string, string> = { accept: 'application/json', ...authHeaders(opts.token ?? getToken()), ...(opts.headers ?? {}) };
+  let body: BodyInit | undefined = opts.body;
+  if (opts.json !== undefined) {
+    headers['content-type'] = 'application/json';
+    body = JSON.stringify(opts.json);
+  }
+  const res = await fetch(`/api/v1${path}`, { method, headers, ...(body !== undefined ? { body } : {}), ...(opts.signal ? { signal: opts.signal } : {}) });
+  if (!res.ok) {
+    const err = await toError(res);
+    if (res.status === 401 && !opts.token) for (const l of unauthorizedListeners) l();
+    throw err;
+  }
+  if (res.status === 204) return undefined as T;
+  return (await res.json()) as T;
+}
+
+const qs = (q: Record<string, string | number | boolean | undefined | null>) => {
+  const p = new URLSearchParams();
+  for (const [k, v] of Object.entries(q)) if (v !== undefined && v !== null && v !== '') p.set(k, String(v));
+  const s = p.toString();
+  return s ? `?${s}` : '';
+};
+
+export interface ListFilters {
+  verdict?: string;
+  status?: string;
+  findingKind?: string;
+  userId?: string;
+  latest?: boolean;
+}
+
+export const api = {
+  me: (token?: string) => request<Me>('GET', '/me', token ? { token } : {}),
+  courses: () => request<CourseOut[]>('GET', '/courses'),
+  course: (id: string) => request<CourseOut>('GET', `/courses/${id}`),
+  createCourse: (body: { code: string; title: string }) => request<CourseOut>('POST', '/courses', { json: body }),
+  members: (courseId: string) => request<MemberOut[]>('GET', `/courses/${courseId}/members`),
+  addMember: (courseId: string, body: { email: string; name?: string; role: 'student' | 'instructor' }) =>
+    request<MemberOut>('POST', `/courses/${courseId}/members`, { json: body }),
+  issueToken: (courseId: string, userId: string, name: string) =>
+    request<TokenIssued>('POST', `/courses/${courseId}/members/${userId}/tokens`, { json: { name } }),
+  assignments: (courseId: string) => request<AssignmentOut[]>('GET', `/courses/${courseId}/assignments`),
+  assignment: (id: string) => request<AssignmentOut>('GET', `/assignments/${id}`),
+  createAssignment: (courseId: string, body: Partial<AssignmentCreate>) => request<AssignmentOut>('POST', `/courses/${courseId}/assignments`, { json: body }),
+  updateAssignment: (id: string, body: AssignmentUpdate) => request<AssignmentOut>('PATCH', `/assignments/${id}`, { json: body }),
+  submissions: (assignmentId: string, f: ListFilters & { limit?: number; cursor?: string }) =>
+    request<SubmissionList>('GET', `/assignments/${assignmentId}/submissions${qs({ ...f })}`),
+  stats: (assignmentId: string) => request<AssignmentStats>('GET', `/assignments/${assignmentId}/stats`),
+  regradeAll: (assignmentId: string, scope: 'latest' | 'all') => request<RegradeAccepted>('POST', `/assignments/${assignmentId}/regrade`, { json: { scope } }),
+  submission: (id: string) => request<SubmissionDetail>('GET', `/submissions/${id}`),
+  logs: (id: string) => request<SubmissionLogs>('GET', `/submissions/${id}/logs`),
+  files: (id: string) => request<{ files: { name: string; size: number; content: string }[] }>('GET', `/submissions/${id}/files`),
+  regrade: (id: string) => request<RegradeAccepted>('POST', `/submissions/${id}/regrade`),
+  submit: (assignmentId: string, files: File[], idempotencyKey: string) => {
+    const fd = new FormData();
+    for (const f of files) fd.append('files', f, f.name);
+    return request<SubmissionAccepted>('POST', `/assignments/${assignmentId}/submissions`, { body: fd, headers: { 'idempotency-key': idempotencyKey } });
+  },
+  exercises: async (): Promise<ExerciseInfo[]> => {
+    const res = await fetch('/app-api/exercises', { headers: authHeaders() });
+    if (!res.ok) return [];
+    return (await res.json()) as ExerciseInfo[];
+  },
+};
+
+export interface ExerciseInfo {
+  slug: string;
+  title: string;
+  summary: string;
+  maxScore: number;
+}
+
+/** Every submission matching the filters (pages of 200, at most `cap`). */
+export async function allSubmissions(assignmentId: string, f: ListFilters, cap = 5000): Promise<{ items: SubmissionSummary[]; capped: boolean }> {
+  const items: SubmissionSummary[] = [];
+  let cursor: string | undefined;
+  for (;;) {
+    const page = await api.submissions(assignmentId, { ...f, limit: 200, ...(cursor ? { cursor } : {}) });
+    items.push(...page.items);
+    if (!page.nextCursor) return { items, capped: false };
+    if (items.length >= cap) return { items, capped: true };
+    cursor = page.nextCursor;
+  }
+}
+
+/**
+ * Follows GET /submissions/:id/events. EventSource cannot send an Authorization header, so this
+ * reads the stream with fetch; it reconnects with Last-Event-ID until the verdict event arrives
+ * or `stop()` is called.
+ */
+export function followSubmission(id: string, onEvent: (ev: SubmissionStreamEvent) => void, onEnd?: (reason: 'verdict' | 'error', err?: unknown) => void): () => void {
+  const ctrl = new AbortController();
+  let lastId = '';
+  let done = false;
+  let failures = 0;
+  const run = async () => {
+    while (!done && !ctrl.signal.aborted) {
+      try {
+        const res = await fetch(`/api/v1/submissions/${id}/events`, {
+          headers: { accept: 'text/event-stream', ...authHeaders(), ...(lastId ? { 'last-event-id': lastId } : {}) },
+          signal: ctrl.signal,
+        });
+        if (!res.ok || !res.body) throw await toError(res);
+        failures = 0;
+        const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+        let buf = '';
+        for (;;) {
+          const { value, done: eof } = await reader.read();
+          if (eof) break;
+          buf += value;
+          let i: number;
+          while ((i = buf.indexOf('\n\n')) !== -1) {
+            const block = buf.slice(0, i);
+            buf = buf.slice(i + 2);
+            let data = '';
+            let evId = '';
+            for (const line of block.split('\n')) {
+              if (line.startsWith('data:')) data += line.slice(5).trimStart();
+              else if (line.startsWith('id:')) evId = line.slice(3).trim();
+            }
+            if (!data) continue;
+            if (evId) lastId = evId;
+            const ev = JSON.parse(data) as SubmissionStreamEvent;
+            onEvent(ev);
+            if (ev.type === 'verdict') {
+              done = true;
+              onEnd?.('verdict');
+            }
+          }
+        }
+      } catch (err) {
+        if (ctrl.signal.aborted) return;
+        if (err instanceof ApiError && err.status >= 400 && err.status < 500) {
+          done = true;
+          onEnd?.('error', err);
+          return;
+        }
+        failures++;
+      }
+      if (!done && !ctrl.signal.aborted) await new Promise((r) => setTimeout(r, Math.min(10_000, 1000 * 2 ** Math.min(failures, 4))));
+    }
+  };
+  void run();
+  return () => {
+    done = true;
+    ctrl.abort();
+  };
+}

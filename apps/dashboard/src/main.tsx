@@ -1,0 +1,127 @@
+import type { Me } from '@kgrader/schemas';
+import { render } from 'preact';
+import { useEffect, useState } from 'preact/hooks';
+import { api, ApiError, getToken, onUnauthorized, setToken } from './api.js';
+import { Link, match, navigate, useLocation } from './router.js';
+import { ErrorBox, Loading } from './ui.js';
+import { AssignmentForm } from './views/assignment-form.js';
+import { AssignmentPage } from './views/assignment.js';
+import { CoursePage } from './views/course.js';
+import { Home } from './views/home.js';
+import { SignIn } from './views/sign-in.js';
+import { StatsPage } from './views/stats.js';
+import { SubmissionPage } from './views/submission.js';
+import './styles.css';
+
+function Routes({ me }: { me: Me }) {
+  const { path } = useLocation();
+  let m: Record<string, string> | null;
+  if (path === '/' || path === '') return <Home me={me} />;
+  if ((m = match('/courses/:courseId', path))) return <CoursePage key={m['courseId']} me={me} courseId={m['courseId']!} />;
+  if ((m = match('/courses/:courseId/assignments/new', path))) return <AssignmentForm courseId={m['courseId']!} />;
+  if ((m = match('/assignments/:id/edit', path))) return <AssignmentForm key={m['id']} assignmentId={m['id']!} />;
+  if ((m = match('/assignments/:id/stats', path))) return <StatsPage key={m['id']} assignmentId={m['id']!} />;
+  if ((m = match('/assignments/:id', path))) return <AssignmentPage key={m['id']} me={me} assignmentId={m['id']!} />;
+  if ((m = match('/submissions/:id', path))) return <SubmissionPage key={m['id']} me={me} submissionId={m['id']!} />;
+  return (
+    <section>
+      <h1>Page not found</h1>
+      <p>
+        <Link to="/">Back to your courses</Link>
+      </p>
+    </section>
+  );
+}
+
+function App() {
+  const [me, setMe] = useState<Me | null>(null);
+  const [state, setState] = useState<'checking' | 'signed-out' | 'signed-in'>(getToken() ? 'checking' : 'signed-out');
+  const [error, setError] = useState<unknown>(null);
+
+  useEffect(() => onUnauthorized(() => signOut('Your session expired or the token was revoked: sign in again.')), []);
+  useEffect(() => {
+    if (state !== 'checking') return;
+    api.me().then(
+      (m) => {
+        setMe(m);
+        setState('signed-in');
+      },
+      (e) => {
+        if (e instanceof ApiError && e.status === 401) setToken(null);
+        setError(e);
+        setState('signed-out');
+      },
+    );
+  }, [state]);
+
+  const [notice, setNotice] = useState<string | null>(null);
+  function signOut(msg?: string) {
+    setToken(null);
+    setMe(null);
+    setNotice(msg ?? null);
+    setState('signed-out');
+  }
+
+  return (
+    <>
+      <a class="skip" href="#main">
+        Skip to content
+      </a>
+      <header class="topbar">
+        <div class="topbar-inner">
+          <a
+            class="brand"
+            href="/app/"
+            onClick={(e) => {
+              e.preventDefault();
+              navigate('/app/');
+            }}
+          >
+            <span aria-hidden="true" class="logo">
+              k
+            </span>
+            kgrader
+          </a>
+          {me && (
+            <div class="who">
+              <span class="who-name" data-testid="who">
+                {me.user.name} <span class="muted">({me.user.email})</span>
+              </span>
+              <button type="button" class="btn btn-ghost" onClick={() => signOut()}>
+                Sign out
+              </button>
+            </div>
+          )}
+        </div>
+      </header>
+      <main id="main" class="container">
+        {state === 'checking' && <Loading what="Signing in" />}
+        {state === 'signed-out' && (
+          <>
+            {notice && (
+              <div class="notice" role="status">
+                {notice}
+              </div>
+            )}
+            {error !== null && !(error instanceof ApiError && error.status === 401) && <ErrorBox error={error} title="Could not reach the API" />}
+            <SignIn
+              onSignedIn={(token, m) => {
+                setToken(token);
+                setMe(m);
+                setNotice(null);
+                setError(null);
+                setState('signed-in');
+              }}
+            />
+          </>
+        )}
+        {state === 'signed-in' && me && <Routes me={me} />}
+      </main>
+      <footer class="container foot muted">
+        kgrader · <a href="/docs">API documentation</a>
+      </footer>
+    </>
+  );
+}
+
+render(<App />, document.getElementById('root')!);

@@ -1,0 +1,52 @@
+import { stripLinePrefix } from '@kgrader/log-parser';
+import type { Finding } from '@kgrader/schemas';
+
+export interface Chatter {
+  /** console bytes after the module's load began, not counting kernel reports and kgrader's markers */
+  bytes: number;
+  /** the most repeated line (numbers folded), and how often it appeared */
+  sample?: string;
+  sampleCount: number;
+}
+
+/**
+ * Measures how much the console printed after the module started loading, kernel reports
+ * aside (they are findings already) and counting bytes dropped from the middle of a capped
+ * console. Pure.
+ */
+export function measureChatter(console: string, fromLine: number, findings: readonly Finding[], droppedBytes: number): Chatter {
+  const reportLines = new Set<string>();
+  for (const f of findings) for (const line of f.raw.split('\n')) reportLines.add(line.trim());
+  const counts = new Map<string, number>();
+  let bytes = droppedBytes;
+  for (const rawLine of console.split('\n').slice(fromLine)) {
+    const text = stripLinePrefix(rawLine.replace(/\r$/, '')).trim();
+    if (text === '' || text.startsWith('kgrader') || text.includes('kgrader: ') || reportLines.has(text)) continue;
+    bytes += Buffer.byteLength(rawLine) + 1;
+    const shape = text.replace(/\d+/g, 'N').slice(0, 200);
+    counts.set(shape, (counts.get(shape) ?? 0) + 1);
+  }
+  let sample: string | undefined;
+  let sampleCount = 0;
+  for (const [shape, n] of counts) {
+    if (n > sampleCount) {
+      sample = shape;
+      sampleCount = n;
+    }
+  }
+  return { bytes, ...(sample ? { sample } : {}), sampleCount };
+}
+
+/** The console-flood finding when the chatter passes the exercise's limit. */
+export function chatterFinding(chatter: Chatter, limitBytes: number, fromLine: number): Finding | undefined {
+  if (chatter.bytes <= limitBytes) return undefined;
+  const kib = Math.round(chatter.bytes / 1024);
+  return {
+    kind: 'console-flood',
+    title: `console flood: ${kib} KiB printed after the module was loaded (limit ${Math.round(limitBytes / 1024)} KiB)`,
+    frames: [],
+    raw: chatter.sample ? `most repeated line (${chatter.sampleCount} times): ${chatter.sample}` : `${kib} KiB of console output`,
+    line: fromLine,
+    count: 1,
+  };
+}

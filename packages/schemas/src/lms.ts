@@ -1,0 +1,137 @@
+import { z } from 'zod';
+
+// Wire and storage schemas of the LMS integration: LTI 1.3 platform registrations, AGS score
+// passback, and outgoing Standard Webhooks (endpoints, event envelopes, deliveries).
+
+const IsoDate = z.iso.datetime({ offset: true });
+
+// ---- LTI 1.3 --------------------------------------------------------------------------------------
+
+/** A platform (LMS) registration: what the tool needs to accept its launches and call its services. */
+export const LtiPlatformRegistration = z
+  .object({
+    /** the platform's `iss`, compared exactly */
+    issuer: z.url(),
+    /** the client id the platform issued to kgrader (the launch `aud`) */
+    clientId: z.string().min(1).max(255),
+    /** OIDC authorization endpoint (login redirect target) */
+    authEndpoint: z.url(),
+    /** OAuth 2 token endpoint (AGS client-credentials grant) */
+    tokenEndpoint: z.url(),
+    /** `aud` of our client assertion when the platform wants something else than the token endpoint */
+    tokenAudience: z.string().min(1).optional(),
+    /** the platform's public keys */
+    jwksUrl: z.url(),
+    /** deployment ids accepted from this platform */
+    deploymentIds: z.array(z.string().min(1).max(255)).min(1),
+  })
+  .meta({ id: 'LtiPlatformRegistration' });
+export type LtiPlatformRegistration = z.infer<typeof LtiPlatformRegistration>;
+
+/** Which of a student's graded runs is sent to the LMS. */
+export const ScorePolicy = z.enum(['latest', 'best']);
+export type ScorePolicy = z.infer<typeof ScorePolicy>;
+
+/** AGS score `activityProgress` values. */
+export const ActivityProgress = z.enum(['Initialized', 'Started', 'InProgress', 'Submitted', 'Completed']);
+export type ActivityProgress = z.infer<typeof ActivityProgress>;
+
+/** AGS score `gradingProgress` values. */
+export const GradingProgress = z.enum(['FullyGraded', 'Pending', 'PendingManual', 'Failed', 'NotReady']);
+export type GradingProgress = z.infer<typeof GradingProgress>;
+
+/** The body of `POST <lineitem>/scores` (application/vnd.ims.lis.v1.score+json). */
+export const AgsScore = z.object({
+  userId: z.string().min(1),
+  scoreGiven: z.number().min(0).optional(),
+  scoreMaximum: z.number().positive().optional(),
+  activityProgress: ActivityProgress,
+  gradingProgress: GradingProgress,
+  /** ISO 8601 with sub-second precision; platforms ignore scores older than the last one received */
+  timestamp: IsoDate,
+  comment: z.string().optional(),
+});
+export type AgsScore = z.infer<typeof AgsScore>;
+
+/** Passback state of one submission, visible to instructors. */
+export const PassbackStatus = z.enum(['pending', 'sending', 'sent', 'failed', 'skipped']);
+export type PassbackStatus = z.infer<typeof PassbackStatus>;
+
+// ---- Outgoing webhooks -------------------------------------------------------------------------
+
+export const WebhookEventType = z.enum(['submission.created', 'submission.graded', 'regrade.completed']);
+export type WebhookEventType = z.infer<typeof WebhookEventType>;
+export const WEBHOOK_EVENT_TYPES: readonly WebhookEventType[] = WebhookEventType.options;
+
+/** The JSON body of every delivery (Standard Webhooks' recommended envelope). */
+export const WebhookEnvelope = z
+  .object({
+    type: WebhookEventType,
+    /** when the event happened */
+    timestamp: IsoDate,
+    data: z.record(z.string(), z.unknown()),
+  })
+  .meta({ id: 'WebhookEnvelope' });
+export type WebhookEnvelope = z.infer<typeof WebhookEnvelope>;
+
+/** `POST /api/v1/courses/:courseId/webhooks` */
+export const WebhookEndpointCreate = z
+  .object({
+    url: z.url({ protocol: /^https?$/ }).max(2048),
+    events: z.array(WebhookEventType).min(1),
+    description: z.string().max(200).optional(),
+  })
+  .meta({ id: 'WebhookEndpointCreate' });
+export type WebhookEndpointCreate = z.infer<typeof WebhookEndpointCreate>;
+
+/** `PATCH /api/v1/courses/:courseId/webhooks/:webhookId`; `rotateSecret` keeps the old one valid for a while. */
+export const WebhookEndpointUpdate = z
+  .object({
+    url: z.url({ protocol: /^https?$/ }).max(2048).optional(),
+    events: z.array(WebhookEventType).min(1).optional(),
+    description: z.string().max(200).optional(),
+    /** re-enable an endpoint disabled by a 410 or by exhausted retries */
+    enabled: z.boolean().optional(),
+    rotateSecret: z.boolean().optional(),
+  })
+  .meta({ id: 'WebhookEndpointUpdate' });
+export type WebhookEndpointUpdate = z.infer<typeof WebhookEndpointUpdate>;
+
+export const WebhookEndpointOut = z
+  .object({
+    id: z.string(),
+    courseId: z.string(),
+    url: z.string(),
+    events: z.array(WebhookEventType),
+    description: z.string().nullable(),
+    enabled: z.boolean(),
+    disabledReason: z.string().nullable(),
+    createdAt: IsoDate,
+  })
+  .meta({ id: 'WebhookEndpoint' });
+export type WebhookEndpointOut = z.infer<typeof WebhookEndpointOut>;
+
+/** Answer to create (and to a secret rotation): the only time the secret is shown. */
+export const WebhookEndpointCreated = WebhookEndpointOut.extend({ secret: z.string().startsWith('whsec_') }).meta({
+  id: 'WebhookEndpointCreated',
+});
+export type WebhookEndpointCreated = z.infer<typeof WebhookEndpointCreated>;
+
+export const WebhookMessageStatus = z.enum(['pending', 'succeeded', 'failed']);
+export type WebhookMessageStatus = z.infer<typeof WebhookMessageStatus>;
+
+/** One delivery attempt, as listed by `GET .../webhooks/:webhookId/deliveries`. */
+export const WebhookAttemptOut = z
+  .object({
+    messageId: z.string(),
+    eventType: WebhookEventType,
+    attempt: z.number().int().positive(),
+    startedAt: IsoDate,
+    durationMs: z.number(),
+    /** HTTP status, absent when no response came (timeout, refused, SSRF-blocked) */
+    responseStatus: z.number().int().nullable(),
+    error: z.string().nullable(),
+    outcome: z.enum(['success', 'retry', 'failed', 'disable']),
+  })
+  .meta({ id: 'WebhookAttempt' });
+export type WebhookAttemptOut = z.infer<typeof WebhookAttemptOut>;

@@ -1,0 +1,478 @@
+// End-to-end: the dashboard in Debian's chromium (driven by playwright-core) against the real API,
+// PostgreSQL, Redis and a real grading worker (the engine boots the sanitizer kernel in QEMU).
+//
+//   instructor creates an assignment -> student uploads a buggy msgbuf driver and watches it grade
+//   live -> sees the KASAN finding on the right source line -> instructor sees it in the table,
+//   the chart and the CSV -> another student cannot open that submission.
+//
+// Screenshots of the main views go to test-results/screenshots/ (gitignored).
+// DASHBOARD_E2E_GRADER=fake swaps the engine for the worker's fake grader (seconds instead of a
+// minute, for working on the UI); the assertions about the source line then only check the marking.
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { buildApp, engineCatalog, EventHub, issueToken, type ApiConfig, type ApiDeps } from '@kgrader/api';
+import { createDb, createGradingQueue, createRedis, migrate, type Db } from '@kgrader/db';
+import { loadExercise } from '@kgrader/engine';
+import { fakeGrader, runWorker, type RunningWorker } from '@kgrader/worker';
+import type { FastifyInstance } from 'fastify';
+import type { Redis } from 'ioredis';
+import pg from 'pg';
+import { pino } from 'pino';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+
+const REPO = fileURLToPath(new URL('../../../', import.meta.url));
+// not exported by @kgrader/api (yet): loaded from its build output, relative to this compiled file
+type DashboardModule = typeof import('../../apps/api/dist/src/routes/dashboard.js');
+const { dashboardPlugin } = (await import(join(REPO, 'apps/api/dist/src/routes/dashboard.js'))) as DashboardModule;
+const SHOTS = join(REPO, 'test-results', 'screenshots');
+const PG_BASE = process.env['TEST_PG_URL'] ?? 'postgresql://postgres@127.0.0.1:5432';
+const REDIS_URL = process.env['TEST_REDIS_URL'] ?? 'redis://127.0.0.1:6379';
+const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
+const FAKE = process.env['DASHBOARD_E2E_GRADER'] === 'fake';
+const BUGGY = join(REPO, 'exercises/msgbuf/solutions/buggy-off-by-one-read/msgbuf.c');
+const GRADING_TIMEOUT_MS = 6 * 60_000;
+
+interface Ctx {
+  db: Db;
+  redis: Redis;
+  app: FastifyInstance;
+  baseUrl: string;
+  prefix: string;
+  dbUrl: string;
+  close: () => Promise<void>;
+}
+let ctx: Ctx;
+let worker: { stop: () => Promise<void> };
+let browser: Browser;
+let userDataDir: string;
+const tokens: Record<'instructor' | 'student1' | 'student2', string> = { instructor: '', student1: '', student2: '' };
+let courseId = '';
+let assignmentId = '';
+let submissionId = '';
+
+async function freshDatabase(name: string): Promise<string> {
+  const admin = new pg.Client({ connectionString: `${PG_BASE}/postgres` });
+  await admin.connect();
+  try {
+    await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+    await admin.query(`CREATE DATABASE "${name}"`);
+  } finally {
+    await admin.end();
+  }
+  const url = `${PG_BASE}/${name}`;
+  await migrate({ databaseUrl: url });
+  return url;
+}
+
+async function wipePrefix(redis: Redis, prefix: string): Promise<void> {
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 500);
+    cursor = next;
+    if (keys.length) await redis.del(...keys);
+  } while (cursor !== '0');
+}
+
+async function startStack(): Promise<Ctx> {
+  const dbUrl = await freshDatabase('kgrader_test_dashboard');
+  const prefix = `kgt-dashboard-${process.pid}`;
+  const db = createDb({ databaseUrl: dbUrl, poolMax: 5 });
+  const redis = createRedis(REDIS_URL);
+  await wipePrefix(redis, prefix);
+  const queue = createGradingQueue(redis, prefix);
+  const events = new EventHub(createRedis(REDIS_URL));
+  const config: ApiConfig = { publicUrl: 'http://127.0.0.1', exercisesDir: undefined, retry: { attempts: 3, backoffMs: 1000 }, sseMaxSeconds: 600, logLevel: 'silent' };
+  const deps: ApiDeps = { db, redis, queue, events, catalog: engineCatalog(), config };
+  const app = await buildApp({ deps, logger: false });
+  // once the lead registers the dashboard in app.ts this is already there
+  if (!app.hasRoute({ method: 'GET', url: '/app/*' })) await app.register(dashboardPlugin, { deps });
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  const addr = app.server.address();
+  const baseUrl = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
+  config.publicUrl = baseUrl;
+  return {
+    db,
+    redis,
+    app,
+    baseUrl,
+    prefix,
+    dbUrl,
+    async close() {
+      await events.close();
+      await app.close();
+      await queue.close();
+      await wipePrefix(redis, prefix);
+      redis.disconnect();
+      await db.$disconnect();
+    },
+  };
+}
+
+/** The real worker process (as `npm start` runs it), or the fake grader in-process. */
+async function startWorker(c: Ctx): Promise<{ stop: () => Promise<void> }> {
+  if (FAKE) {
+    const w: RunningWorker = await runWorker({
+      config: {
+        databaseUrl: c.dbUrl,
+        redisUrl: REDIS_URL,
+        queuePrefix: c.prefix,
+        concurrency: 1,
+        workerId: `dashboard-test:${process.pid}`,
+        retry: { attempts: 3, backoffMs: 200 },
+        lockMs: 30_000,
+        stalledIntervalMs: 30_000,
+        shutdownGraceMs: 5_000,
+        reconcile: { intervalMs: 0, queuedGraceSeconds: 30, activeGraceSeconds: 900 },
+      },
+      grader: fakeGrader(async (slug) => loadExercise(slug)),
+      logger: pino({ level: 'silent' }),
+    });
+    return { stop: () => w.shutdown() };
+  }
+  const child: ChildProcess = spawn(process.execPath, [join(REPO, 'apps/worker/dist/src/main.js')], {
+    env: {
+      ...process.env,
+      DATABASE_URL: c.dbUrl,
+      REDIS_URL,
+      QUEUE_PREFIX: c.prefix,
+      WORKER_CONCURRENCY: '1',
+      WORKER_ID: `dashboard-test:${process.pid}`,
+      MIGRATE_ON_START: 'false',
+      LOG_LEVEL: process.env['TEST_LOG_LEVEL'] ?? 'warn',
+      SHUTDOWN_GRACE_MS: '5000',
+    },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  return {
+    stop: () =>
+      new Promise<void>((resolve) => {
+        if (child.exitCode !== null || child.signalCode !== null) return resolve();
+        const t = setTimeout(() => child.kill('SIGKILL'), 15_000);
+        child.once('exit', () => {
+          clearTimeout(t);
+          resolve();
+        });
+        child.kill('SIGTERM');
+      }),
+  };
+}
+
+async function seed(db: Db): Promise<void> {
+  const course = await db.course.create({ data: { code: 'os-dashboard', title: 'Operating systems: kernel drivers' } });
+  courseId = course.id;
+  const mk = async (key: keyof typeof tokens, email: string, name: string, role: 'student' | 'instructor') => {
+    const u = await db.user.create({ data: { email, name, canCreateCourses: role === 'instructor' } });
+    await db.membership.create({ data: { userId: u.id, courseId: course.id, role } });
+    tokens[key] = (await issueToken(db, { userId: u.id, name: 'e2e', issuedById: null })).token;
+  };
+  await mk('instructor', 'ada@uni.test', 'Ada Instructor', 'instructor');
+  await mk('student1', 'sam@uni.test', 'Sam Student', 'student');
+  await mk('student2', 'kim@uni.test', 'Kim Student', 'student');
+}
+
+async function newPage(viewport = { width: 1366, height: 900 }): Promise<{ context: BrowserContext; page: Page }> {
+  const context = await browser.newContext({ viewport, acceptDownloads: true });
+  const page = await context.newPage();
+  page.setDefaultTimeout(20_000);
+  page.on('pageerror', (err) => console.error('browser page error:', err.message));
+  return { context, page };
+}
+
+async function signIn(page: Page, token: string): Promise<void> {
+  await page.goto(`${ctx.baseUrl}/`);
+  await page.getByLabel('API token').fill(token);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('heading', { name: 'Your courses' }).waitFor();
+}
+
+const shot = (page: Page, name: string, fullPage = true) => page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage });
+
+const apiGet = async (path: string, token: string) => {
+  const res = await fetch(`${ctx.baseUrl}/api/v1${path}`, { headers: { authorization: `Bearer ${token}` } });
+  return { status: res.status, body: (await res.json()) as any };
+};
+
+before(async () => {
+  assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: apt-get install -y chromium`);
+  assert.ok(
+    existsSync(join(REPO, 'apps/dashboard/dist/web/index.html')),
+    'the dashboard is not built: npm run build -w @kgrader/dashboard',
+  );
+  const svc = spawnSync('bash', [join(REPO, 'scripts/services.sh')], { stdio: ['ignore', 'ignore', 'inherit'] });
+  assert.equal(svc.status, 0, 'PostgreSQL and Redis must be up (scripts/services.sh)');
+  mkdirSync(SHOTS, { recursive: true });
+  ctx = await startStack();
+  await seed(ctx.db);
+  worker = await startWorker(ctx);
+  userDataDir = mkdtempSync(join(tmpdir(), 'kgrader-chromium-'));
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      `--user-data-dir=${userDataDir}`,
+    ],
+  });
+});
+
+after(async () => {
+  await browser?.close().catch(() => {});
+  await worker?.stop().catch(() => {});
+  await ctx?.close().catch(() => {});
+  if (userDataDir) rmSync(userDataDir, { recursive: true, force: true });
+});
+
+describe('dashboard end to end', { concurrency: 1 }, () => {
+  it('serves the app at /app/ with a strict CSP and no secrets in the bundle', async () => {
+    const root = await fetch(`${ctx.baseUrl}/`, { redirect: 'manual' });
+    assert.equal(root.status, 302);
+    assert.equal(root.headers.get('location'), '/app/');
+    const deep = await fetch(`${ctx.baseUrl}/app/submissions/00000000-0000-0000-0000-000000000000`);
+    assert.equal(deep.status, 200, 'client routes fall back to index.html');
+    assert.match(deep.headers.get('content-security-policy') ?? '', /script-src 'self'/);
+    const html = await deep.text();
+    const assets = [...html.matchAll(/(?:src|href)="(\/app\/assets\/[^"]+)"/g)].map((m) => m[1]!);
+    assert.ok(assets.length >= 2, 'script and stylesheet');
+    for (const a of assets) {
+      const res = await fetch(`${ctx.baseUrl}${a}`);
+      assert.equal(res.status, 200);
+      assert.match(res.headers.get('cache-control') ?? '', /immutable/);
+      const text = await res.text();
+      for (const t of Object.values(tokens)) assert.ok(!text.includes(t), 'no token in the bundle');
+      assert.doesNotMatch(text, /postgres(ql)?:\/\/|redis:\/\/|kgr_[A-Za-z0-9_-]{20,}/, 'no connection strings or tokens in the bundle');
+    }
+    assert.equal((await fetch(`${ctx.baseUrl}/app/assets/..%2f..%2fpackage.json`)).status, 404, 'no path traversal');
+    assert.equal((await fetch(`${ctx.baseUrl}/app-api/exercises`)).status, 401);
+  });
+
+  it('a bad token is refused at sign-in; a good one signs in by keyboard alone', async () => {
+    const { context, page } = await newPage();
+    await page.goto(`${ctx.baseUrl}/app/`);
+    await shot(page, '01-sign-in', false);
+    await page.getByLabel('API token').fill('kgr_not-a-real-token');
+    await page.keyboard.press('Enter');
+    await page.getByText('This token is unknown, revoked or expired.').waitFor();
+    // keyboard only: the skip link is the first stop, the token field is reachable, Enter submits
+    await page.reload();
+    await page.keyboard.press('Tab');
+    assert.equal(await page.evaluate(() => document.activeElement?.textContent?.trim()), 'Skip to content');
+    await page.getByLabel('API token').focus();
+    await page.keyboard.type(tokens.instructor);
+    await page.keyboard.press('Enter');
+    await page.getByRole('heading', { name: 'Your courses' }).waitFor();
+    assert.equal(await page.evaluate(() => sessionStorage.getItem('kgrader.token')), tokens.instructor, 'token kept in sessionStorage');
+    assert.equal(await page.evaluate(() => localStorage.length), 0, 'nothing in localStorage');
+    await context.close();
+  });
+
+  it('the instructor creates an assignment', async () => {
+    const { context, page } = await newPage();
+    await signIn(page, tokens.instructor);
+    await shot(page, '02-instructor-courses', false);
+    await page.getByRole('link', { name: /Operating systems: kernel drivers/ }).click();
+    await page.getByRole('link', { name: 'New assignment' }).click();
+    await page.getByRole('heading', { name: 'New assignment' }).waitFor();
+    await page.getByLabel('Exercise').selectOption('msgbuf');
+    await page.getByLabel('Title').fill('Lab 3: msgbuf character device');
+    await page.getByLabel('Maximum points').fill('100');
+    await page.getByLabel('Submissions per student per window').fill('5');
+    await shot(page, '03-instructor-new-assignment');
+    await page.getByRole('button', { name: 'Create assignment' }).click();
+    await page.getByRole('heading', { name: 'Lab 3: msgbuf character device' }).waitFor();
+    const m = /\/app\/assignments\/([0-9a-f-]{36})/.exec(page.url());
+    assert.ok(m, page.url());
+    assignmentId = m[1]!;
+    const a = await apiGet(`/assignments/${assignmentId}`, tokens.instructor);
+    assert.equal(a.body.exerciseSlug, 'msgbuf');
+    assert.equal(a.body.rateLimitCount, 5);
+    assert.equal(a.body.courseId, courseId);
+    await page.getByText('No submissions match.').waitFor();
+    await context.close();
+  });
+
+  it('a student submits a buggy driver, watches it grade live and sees the finding on the right line', { timeout: GRADING_TIMEOUT_MS + 60_000 }, async () => {
+    const { context, page } = await newPage();
+    await signIn(page, tokens.student1);
+    await page.getByRole('link', { name: /Operating systems/ }).click();
+    await page.getByRole('link', { name: /Lab 3: msgbuf/ }).click();
+    await page.getByRole('heading', { name: 'Submit your driver' }).waitFor();
+    await page.getByText('You have not submitted anything yet.').waitFor();
+    await page.getByLabel('Source files (.c, .h) or one .tar.gz').setInputFiles(BUGGY);
+    await page.getByRole('button', { name: 'Submit for grading' }).click();
+    await page.waitForURL(/\/app\/submissions\/[0-9a-f-]{36}$/);
+    submissionId = /submissions\/([0-9a-f-]{36})/.exec(page.url())![1]!;
+
+    // live: the stepper moves through the stages while the VM runs
+    const progress = page.getByTestId('progress');
+    await progress.waitFor();
+    const seen = new Set<string>();
+    const deadline = Date.now() + GRADING_TIMEOUT_MS;
+    let liveShot = false;
+    while (Date.now() < deadline) {
+      const state = await page.evaluate(() => {
+        const cur = document.querySelector('[data-testid=progress] [data-state=current]')?.getAttribute('data-stage') ?? null;
+        const status = document.querySelector('[data-testid=summary] [data-status]')?.getAttribute('data-status') ?? null;
+        return { cur, status };
+      });
+      if (state.cur) seen.add(state.cur);
+      if (state.status) seen.add(state.status);
+      if (!liveShot && (state.cur === 'running' || state.cur === 'booting')) {
+        await shot(page, '04-student-grading-live', false);
+        liveShot = true;
+      }
+      if (state.status === 'done' || state.status === 'error') break;
+      await page.waitForTimeout(250);
+    }
+    const stages = [...seen];
+    assert.ok(stages.includes('done'), `graded in time (saw ${stages.join(', ')})`);
+    assert.ok(stages.some((s) => ['building', 'booting', 'running', 'analyzing'].includes(s)), `saw a live grading stage (saw ${stages.join(', ')})`);
+
+    // the verdict and the finding, explained, next to the student's source line
+    await page.locator('[data-testid=summary] [data-verdict=fail]').waitFor();
+    const finding = page.locator('[data-testid=finding][data-kind=kasan]').first();
+    await finding.waitFor();
+    const title = (await finding.locator('h3').textContent()) ?? '';
+    const detail = await apiGet(`/submissions/${submissionId}`, tokens.student1);
+    assert.equal(detail.status, 200);
+    const kasan = detail.body.findings.find((f: any) => f.kind === 'kasan');
+    assert.ok(kasan, 'the API stored a KASAN finding');
+    assert.equal(title.trim(), kasan.title);
+    if (!FAKE) assert.match(title, /slab-out-of-bounds Read in msgbuf_read/);
+    assert.match((await finding.getByTestId('explanation').textContent()) ?? '', /KASAN caught a memory access/);
+    const line = kasan.sourceLines[0].line as number;
+    const hit = finding.getByTestId('excerpt-hit');
+    assert.equal(await hit.getAttribute('data-line'), String(line), 'the excerpt marks the finding’s line');
+    const sourceHit = page.getByTestId('source').locator(`[data-line="${line}"]`);
+    assert.equal(await sourceHit.getAttribute('data-testid'), 'source-hit', 'the full source marks it too');
+    if (!FAKE) {
+      const expected = readFileSync(BUGGY, 'utf8').split('\n')[line - 1]!;
+      assert.match(expected, /copy_to_user/, `line ${line} of the buggy driver is the copy_to_user of msgbuf_read`);
+      assert.ok(((await hit.textContent()) ?? '').includes(expected.trim()));
+    }
+    // the student's own frames are highlighted in the stack
+    assert.ok((await finding.locator('.frames [data-own=true]').count()) >= 1, 'student frames highlighted');
+    if (!FAKE) assert.match((await finding.locator('.frames [data-own=true]').first().textContent()) ?? '', /msgbuf_read/);
+    // visible tests
+    assert.ok((await page.getByTestId('tests-table').locator('tbody tr').count()) > 0);
+    await shot(page, '05-student-submission-finding');
+    // phone width
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.reload();
+    await finding.waitFor();
+    await shot(page, '06-student-submission-phone');
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(overflow <= 1, `no horizontal page scroll at phone width (overflow ${overflow}px)`);
+    // back to the assignment: the submission is listed with its verdict, and "submit again" is there
+    await page.setViewportSize({ width: 1366, height: 900 });
+    await page.getByRole('link', { name: 'Submit again' }).click();
+    await page.getByTestId('my-submissions').locator('[data-verdict=fail]').waitFor();
+    await shot(page, '07-student-assignment');
+    await context.close();
+  });
+
+  it('the instructor sees it in the table, the detail, the chart and the CSV', async () => {
+    assert.ok(submissionId, 'needs the graded submission');
+    const { context, page } = await newPage();
+    await signIn(page, tokens.instructor);
+    await page.goto(`${ctx.baseUrl}/app/assignments/${assignmentId}`);
+    const row = page.locator(`tr[data-submission="${submissionId}"]`);
+    await row.waitFor();
+    assert.match((await row.textContent()) ?? '', /Sam Student/);
+    await row.locator('[data-verdict=fail]').waitFor();
+    const detail = await apiGet(`/submissions/${submissionId}`, tokens.instructor);
+    assert.match((await row.textContent()) ?? '', new RegExp(escapeRe(detail.body.findings[0].title)));
+    await shot(page, '08-instructor-submissions-table');
+
+    // filters: kasan keeps the row, lockdep hides it, the student search finds it
+    await page.getByLabel('Finding kind').selectOption('kasan');
+    await row.waitFor();
+    await page.getByLabel('Finding kind').selectOption('lockdep');
+    await page.getByText('No submissions match.').waitFor();
+    await page.getByLabel('Finding kind').selectOption('');
+    await page.getByLabel('Student').fill('kim');
+    await page.getByText('No submissions match.').waitFor();
+    await page.getByLabel('Student').fill('sam');
+    await row.waitFor();
+    // sorting by score toggles aria-sort
+    await page.getByRole('button', { name: /^Score/ }).click();
+    assert.equal(await page.locator('th[aria-sort=descending]').textContent().then((t) => t?.includes('Score')), true);
+
+    // CSV export
+    const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Export CSV' }).click()]);
+    const csvPath = join(SHOTS, 'submissions.csv');
+    await download.saveAs(csvPath);
+    const csv = readFileSync(csvPath, 'utf8');
+    assert.match(csv.split('\r\n')[0]!, /^submission_id,student_name,student_email/);
+    assert.ok(csv.includes(submissionId) && csv.includes('sam@uni.test') && csv.includes(',fail,'), csv);
+
+    // the detail: stack, source, searchable console, regrade button
+    await row.getByRole('link', { name: 'Sam Student' }).click();
+    await page.locator('[data-testid=finding]').first().waitFor();
+    await page.getByRole('button', { name: 'Regrade' }).waitFor();
+    await page.getByLabel('Search the console').fill(FAKE ? 'fake' : 'KASAN');
+    const matches = (await page.getByTestId('console-matches').textContent()) ?? '';
+    assert.match(matches, /^[1-9]\d*\+? matching line/, matches);
+    await shot(page, '09-instructor-submission-detail');
+
+    // statistics: the histogram has the student, the top findings chart has the title
+    await page.goto(`${ctx.baseUrl}/app/assignments/${assignmentId}/stats`);
+    await page.getByTestId('histogram').waitFor();
+    const bars = await page.locator('[data-testid=histogram] rect[data-count]').evaluateAll((els) => els.map((e) => Number(e.getAttribute('data-count'))));
+    assert.equal(bars.reduce((a, b) => a + b, 0), 1, `one student in the histogram: ${bars}`);
+    const top = page.getByTestId('top-findings');
+    await top.getByText(detail.body.findings[0].title).waitFor();
+    assert.match((await top.textContent()) ?? '', /1 student/);
+    await page.getByTestId('pass-rate').waitFor();
+    await shot(page, '10-instructor-statistics');
+    await page.setViewportSize({ width: 390, height: 844 });
+    await shot(page, '11-instructor-statistics-phone');
+    await context.close();
+  });
+
+  it('regrade-all shows its progress to the end', { timeout: GRADING_TIMEOUT_MS + 60_000 }, async () => {
+    const { context, page } = await newPage();
+    await signIn(page, tokens.instructor);
+    await page.goto(`${ctx.baseUrl}/app/assignments/${assignmentId}`);
+    await page.locator(`tr[data-submission="${submissionId}"]`).waitFor();
+    await page.getByRole('button', { name: 'Regrade all…' }).click();
+    await page.getByRole('button', { name: 'Yes, regrade' }).click();
+    const progress = page.getByTestId('regrade-progress');
+    await progress.getByText(/0 of 1 regraded/).waitFor();
+    await shot(page, '12-instructor-regrade-progress', false);
+    await progress.getByText('1 of 1 regraded — done').waitFor({ timeout: GRADING_TIMEOUT_MS });
+    await context.close();
+  });
+
+  it("a student cannot open another student's submission", async () => {
+    const { context, page } = await newPage();
+    await signIn(page, tokens.student2);
+    await page.goto(`${ctx.baseUrl}/app/submissions/${submissionId}`);
+    await page.getByTestId('forbidden').waitFor();
+    assert.match((await page.getByTestId('forbidden').textContent()) ?? '', /Access denied/);
+    assert.equal(await page.locator('[data-testid=source]').count(), 0, 'no source shown');
+    await shot(page, '13-student2-forbidden', false);
+    // and the assignment page lists only their own (none)
+    await page.goto(`${ctx.baseUrl}/app/assignments/${assignmentId}`);
+    await page.getByText('You have not submitted anything yet.').waitFor();
+    // nor can they reach the instructor's statistics
+    await page.goto(`${ctx.baseUrl}/app/assignments/${assignmentId}/stats`);
+    await page.getByTestId('forbidden').waitFor();
+    await context.close();
+  });
+});
+
+function escapeRe(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
