@@ -222,8 +222,10 @@ before(async () => {
       '--disable-background-networking',
       '--disable-component-update',
       '--disable-sync',
-      `--user-data-dir=${userDataDir}`,
     ],
+    // playwright itself passes a fresh temporary --user-data-dir to every launch (it refuses the flag
+    // in `args`); pointing TMPDIR-free runs at our own empty folder keeps it out of the system tmp
+    tracesDir: userDataDir,
   });
 });
 

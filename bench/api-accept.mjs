@@ -1,0 +1,153 @@
+#!/usr/bin/env node
+// Measures the grading service on loopback, bounded in time and count:
+//  1. the submission accept rate of the API and its latency (autocannon: POST multipart uploads
+//     for --duration seconds over --connections connections; each accepted request is a real
+//     committed submission + enqueued job);
+//  2. the time a burst of --burst submissions takes to drain with --workers worker processes'
+//     worth of concurrency (--grader fake: the service's own overhead, no VM; --grader engine:
+//     the real engine, minutes per submission under TCG).
+// Uses its own database (kgrader_bench) and Redis key prefix; prints a JSON report on stdout.
+//   node bench/api-accept.mjs [--duration 10] [--connections 10] [--burst 50] [--workers 2]
+//                             [--grader fake|engine] [--fake-ms 200]
+import { readFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
+import { parseArgs } from 'node:util';
+import autocannon from 'autocannon';
+import pg from 'pg';
+import { pino } from 'pino';
+import { buildApp, engineCatalog, EventHub, issueToken } from '@kgrader/api';
+import { createDb, createGradingQueue, createRedis, migrate } from '@kgrader/db';
+import { loadExercise } from '@kgrader/engine';
+import { engineConfigFromEnv, engineGrader, fakeGrader, runWorker, WorkerEnv } from '@kgrader/worker';
+
+const { values: o } = parseArgs({
+  options: {
+    duration: { type: 'string', default: '10' },
+    connections: { type: 'string', default: '10' },
+    burst: { type: 'string', default: '50' },
+    workers: { type: 'string', default: String(availableParallelism()) },
+    grader: { type: 'string', default: 'fake' },
+    'fake-ms': { type: 'string', default: '200' },
+  },
+});
+const duration = Math.min(60, Number(o.duration));
+const connections = Math.min(100, Number(o.connections));
+const burst = Math.min(500, Number(o.burst));
+const workers = Math.max(1, Number(o.workers));
+const PG = process.env.BENCH_PG_URL ?? 'postgresql://postgres@127.0.0.1:5432';
+const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
+const log = (...a) => console.error('[bench]', ...a);
+
+// ---- fresh database and prefix ------------------------------------------------------------------
+const admin = new pg.Client({ connectionString: `${PG}/postgres` });
+await admin.connect();
+await admin.query('DROP DATABASE IF EXISTS kgrader_bench WITH (FORCE)');
+await admin.query('CREATE DATABASE kgrader_bench');
+await admin.end();
+const dbUrl = `${PG}/kgrader_bench`;
+await migrate({ databaseUrl: dbUrl });
+const prefix = `kgb-${process.pid}`;
+const db = createDb({ databaseUrl: dbUrl, poolMax: 10 });
+const redis = createRedis(REDIS_URL);
+const queue = createGradingQueue(redis, prefix);
+const events = new EventHub(createRedis(REDIS_URL));
+const config = { publicUrl: 'http://127.0.0.1', exercisesDir: undefined, retry: { attempts: 3, backoffMs: 1000 }, sseMaxSeconds: 60, logLevel: 'silent' };
+const app = await buildApp({ deps: { db, redis, queue, events, catalog: engineCatalog(), config }, logger: false });
+await app.listen({ port: 0, host: '127.0.0.1' });
+const base = `http://127.0.0.1:${app.server.address().port}`;
+
+const course = await db.course.create({ data: { code: 'bench', title: 'bench' } });
+const assignment = await db.assignment.create({
+  data: { courseId: course.id, exerciseSlug: 'msgbuf', title: 'bench', rateLimitCount: 0, supersedeQueued: false },
+});
+const user = await db.user.create({ data: { email: 'bench@bench.test', name: 'bench' } });
+await db.membership.create({ data: { userId: user.id, courseId: course.id, role: 'student' } });
+const { token } = await issueToken(db, { userId: user.id, name: 'bench', issuedById: null });
+
+const source = o.grader === 'engine'
+  ? await readFile(new URL('../exercises/msgbuf/solutions/reference/msgbuf.c', import.meta.url), 'utf8')
+  : `// FAKE_SLEEP_MS=${Number(o['fake-ms'])}\nint x;\n`;
+const boundary = '----kgraderbench';
+const body = Buffer.from(
+  `--${boundary}\r\nContent-Disposition: form-data; name="files"; filename="msgbuf.c"\r\nContent-Type: text/x-c\r\n\r\n${source}\r\n--${boundary}--\r\n`,
+);
+const url = `${base}/api/v1/assignments/${assignment.id}/submissions`;
+const headers = { authorization: `Bearer ${token}`, 'content-type': `multipart/form-data; boundary=${boundary}` };
+
+// ---- 1. accept rate ---------------------------------------------------------------------------------
+log(`accept: ${duration}s, ${connections} connections against ${url}`);
+const ac = await autocannon({ url, method: 'POST', headers, body, connections, duration, timeout: 10 });
+const accepted = await db.submission.count();
+const accept = {
+  durationSeconds: duration,
+  connections,
+  requests: ac.requests.total,
+  accepted,
+  non2xx: ac.non2xx,
+  errors: ac.errors,
+  requestsPerSecond: Math.round(ac.requests.average),
+  latencyMs: { p50: ac.latency.p50, p90: ac.latency.p90, p99: ac.latency.p99, max: ac.latency.max },
+};
+log('accept', JSON.stringify(accept));
+// those were for the accept rate only: drop their jobs before the drain burst
+await queue.obliterate({ force: true });
+await db.submission.updateMany({ data: { status: 'cancelled' } });
+
+// ---- 2. burst drain -----------------------------------------------------------------------------------
+const grader = o.grader === 'engine' ? engineGrader(engineConfigFromEnv(WorkerEnv.parse(process.env))) : fakeGrader((slug) => loadExercise(slug));
+const t0 = Date.now();
+const ids = await Promise.all(
+  Array.from({ length: burst }, async (_, i) => {
+    const res = await fetch(url, { method: 'POST', headers, body: body.toString().replace('int x;', `int x${i};`) });
+    if (res.status !== 202) throw new Error(`burst submit: HTTP ${res.status} ${await res.text()}`);
+    return (await res.json()).id;
+  }),
+);
+const submittedMs = Date.now() - t0;
+log(`burst: ${burst} submitted in ${submittedMs} ms; draining with ${workers} concurrent gradings (${o.grader} grader)`);
+const w = await runWorker({
+  config: {
+    databaseUrl: dbUrl,
+    redisUrl: REDIS_URL,
+    queuePrefix: prefix,
+    concurrency: workers,
+    workerId: 'bench',
+    retry: { attempts: 3, backoffMs: 1000 },
+    lockMs: 60_000,
+    stalledIntervalMs: 60_000,
+    shutdownGraceMs: 1000,
+    reconcile: { intervalMs: 0, queuedGraceSeconds: 30, activeGraceSeconds: 900 },
+  },
+  grader,
+  logger: pino({ level: 'warn' }),
+});
+const limitMs = (o.grader === 'engine' ? 4 * 3600 : 600) * 1000;
+for (;;) {
+  const left = await db.submission.count({ where: { id: { in: ids }, status: { notIn: ['done', 'error', 'cancelled'] } } });
+  if (left === 0) break;
+  if (Date.now() - t0 > limitMs) throw new Error(`drain did not finish within ${limitMs / 1000}s`);
+  await new Promise((r) => setTimeout(r, 100));
+}
+const drainMs = Date.now() - t0;
+const verdicts = await db.submission.groupBy({ by: ['verdict'], where: { id: { in: ids } }, _count: { _all: true } });
+const drain = {
+  burst,
+  concurrency: workers,
+  grader: o.grader,
+  ...(o.grader === 'fake' ? { fakeGradeMs: Number(o['fake-ms']) } : {}),
+  submitMs: submittedMs,
+  drainMs,
+  perSubmissionMs: Math.round(drainMs / burst),
+  throughputPerMinute: Math.round((burst / drainMs) * 60_000),
+  verdicts: Object.fromEntries(verdicts.map((v) => [v.verdict ?? 'none', v._count._all])),
+};
+log('drain', JSON.stringify(drain));
+
+await w.shutdown();
+await events.close();
+await app.close();
+await queue.obliterate({ force: true }).catch(() => {});
+await queue.close();
+redis.disconnect();
+await db.$disconnect();
+console.log(JSON.stringify({ accept, drain }, null, 2));
