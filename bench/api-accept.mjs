@@ -60,9 +60,14 @@ const course = await db.course.create({ data: { code: 'bench', title: 'bench' } 
 const assignment = await db.assignment.create({
   data: { courseId: course.id, exerciseSlug: 'msgbuf', title: 'bench', rateLimitCount: 0, supersedeQueued: false },
 });
-const user = await db.user.create({ data: { email: 'bench@bench.test', name: 'bench' } });
-await db.membership.create({ data: { userId: user.id, courseId: course.id, role: 'student' } });
-const { token } = await issueToken(db, { userId: user.id, name: 'bench', issuedById: null });
+// many students, as in a real course: one student's submissions are serialised by design
+const tokens = [];
+for (let i = 0; i < Math.max(connections, 20); i++) {
+  const user = await db.user.create({ data: { email: `bench${i}@bench.test`, name: `bench ${i}` } });
+  await db.membership.create({ data: { userId: user.id, courseId: course.id, role: 'student' } });
+  tokens.push((await issueToken(db, { userId: user.id, name: 'bench', issuedById: null })).token);
+}
+const token = tokens[0];
 
 const source = o.grader === 'engine'
   ? await readFile(new URL('../exercises/msgbuf/solutions/reference/msgbuf.c', import.meta.url), 'utf8')
@@ -76,7 +81,20 @@ const headers = { authorization: `Bearer ${token}`, 'content-type': `multipart/f
 
 // ---- 1. accept rate ---------------------------------------------------------------------------------
 log(`accept: ${duration}s, ${connections} connections against ${url}`);
-const ac = await autocannon({ url, method: 'POST', headers, body, connections, duration, timeout: 10 });
+let turn = 0;
+const ac = await autocannon({
+  url,
+  method: 'POST',
+  headers,
+  body,
+  connections,
+  duration,
+  timeout: 10,
+  setupClient: (client) => {
+    const t = tokens[turn++ % tokens.length];
+    client.setHeaders({ ...headers, authorization: `Bearer ${t}` });
+  },
+});
 const accepted = await db.submission.count();
 const accept = {
   durationSeconds: duration,
@@ -98,7 +116,11 @@ const grader = o.grader === 'engine' ? engineGrader(engineConfigFromEnv(WorkerEn
 const t0 = Date.now();
 const ids = await Promise.all(
   Array.from({ length: burst }, async (_, i) => {
-    const res = await fetch(url, { method: 'POST', headers, body: body.toString().replace('int x;', `int x${i};`) });
+    const res = await fetch(url, {
+      method: 'POST',
+      headers: { ...headers, authorization: `Bearer ${tokens[i % tokens.length]}` },
+      body: body.toString().replace('int x;', `int x${i};`),
+    });
     if (res.status !== 202) throw new Error(`burst submit: HTTP ${res.status} ${await res.text()}`);
     return (await res.json()).id;
   }),

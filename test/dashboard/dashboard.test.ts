@@ -311,7 +311,10 @@ describe('dashboard end to end', { concurrency: 1 }, () => {
     await page.getByRole('link', { name: /Lab 3: msgbuf/ }).click();
     await page.getByRole('heading', { name: 'Submit your driver' }).waitFor();
     await page.getByText('You have not submitted anything yet.').waitFor();
-    await page.getByLabel('Source files (.c, .h) or one .tar.gz').setInputFiles(BUGGY);
+    const upload = FAKE
+      ? { name: 'msgbuf.c', mimeType: 'text/x-c', buffer: Buffer.from(`${readFileSync(BUGGY, 'utf8')}\n// FAKE_SLEEP_MS=6000 FAKE_VERDICT=fail FAKE_FINDING\n`) }
+      : BUGGY;
+    await page.getByLabel('Source files (.c, .h) or one .tar.gz').setInputFiles(upload);
     await page.getByRole('button', { name: 'Submit for grading' }).click();
     await page.waitForURL(/\/app\/submissions\/[0-9a-f-]{36}$/);
     submissionId = /submissions\/([0-9a-f-]{36})/.exec(page.url())![1]!;
@@ -403,9 +406,9 @@ describe('dashboard end to end', { concurrency: 1 }, () => {
     await page.getByLabel('Finding kind').selectOption('lockdep');
     await page.getByText('No submissions match.').waitFor();
     await page.getByLabel('Finding kind').selectOption('');
-    await page.getByLabel('Student').fill('kim');
+    await page.getByLabel('Student', { exact: true }).fill('kim');
     await page.getByText('No submissions match.').waitFor();
-    await page.getByLabel('Student').fill('sam');
+    await page.getByLabel('Student', { exact: true }).fill('sam');
     await row.waitFor();
     // sorting by score toggles aria-sort
     await page.getByRole('button', { name: /^Score/ }).click();

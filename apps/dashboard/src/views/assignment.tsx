@@ -8,7 +8,7 @@ const TERMINAL: SubmissionStatus[] = ['done', 'error', 'cancelled'];
 // the schema's enum, without bundling zod into the browser (type-checked against FindingKind)
 const FINDING_KINDS = ['kasan', 'kcsan', 'kfence', 'lockdep', 'atomic-sleep', 'bug', 'oops', 'panic', 'warning', 'hung-task', 'soft-lockup', 'rcu-stall', 'kmemleak', 'ubsan', 'list-corruption', 'refcount', 'stack-corruption'] as const satisfies readonly FindingKind[];
 type MissingKinds = Exclude<FindingKind, (typeof FINDING_KINDS)[number]>;
-const _allKinds: MissingKinds extends never ? true : never = true;
+const _allKinds: [MissingKinds] extends [never] ? true : never = true;
 void _allKinds;
 const isLive = (s: SubmissionSummary) => !TERMINAL.includes(s.status);
 
@@ -200,7 +200,7 @@ function InstructorAssignment({ a }: { a: AssignmentOut }) {
               {list.data.capped ? ' (first 5000 only)' : ''}
               {anyLive ? ' · grading in progress, updating live' : ''}
             </p>
-            <div class="table-wrap">
+            <div class="table-wrap table-wrap-cards">
               <table class="subs" data-testid="submissions-table">
                 <caption class="sr-only">Submissions, sortable by column</caption>
                 <thead>
