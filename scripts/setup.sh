@@ -8,9 +8,9 @@ cd "$(dirname "$0")/.."
 say() { printf '\n== %s\n' "$*"; }
 
 # Debian packages: QEMU, the kernel source and its build deps, busybox for the initramfs,
-# bubblewrap for the compile sandbox.
+# bubblewrap for the compile sandbox, chromium for the dashboard's browser tests.
 packages=(qemu-system-x86 busybox-static linux-source-6.1 bubblewrap build-essential bc bison flex
-  libelf-dev libssl-dev xz-utils kmod binutils util-linux)
+  libelf-dev libssl-dev xz-utils kmod binutils util-linux chromium)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -39,6 +39,7 @@ if [ -f scripts/postinstall.sh ]; then bash scripts/postinstall.sh; fi
 
 say "TypeScript build"
 npx tsc -b
+npm run -s build -w @kgrader/dashboard
 
 say "grading kernel (built once, cached under ~/.cache/kgrader)"
 bash packages/kernel/scripts/build-kernel.sh

@@ -6,8 +6,6 @@
 //   the chart and the CSV -> another student cannot open that submission.
 //
 // Screenshots of the main views go to test-results/screenshots/ (gitignored).
-// DASHBOARD_E2E_GRADER=fake swaps the engine for the worker's fake grader (seconds instead of a
-// minute, for working on the UI); the assertions about the source line then only check the marking.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -17,23 +15,16 @@ import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { buildApp, engineCatalog, EventHub, issueToken, type ApiConfig, type ApiDeps } from '@kgrader/api';
 import { createDb, createGradingQueue, createRedis, migrate, type Db } from '@kgrader/db';
-import { loadExercise } from '@kgrader/engine';
-import { fakeGrader, runWorker, type RunningWorker } from '@kgrader/worker';
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 import pg from 'pg';
-import { pino } from 'pino';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 
 const REPO = fileURLToPath(new URL('../../../', import.meta.url));
-// not exported by @kgrader/api (yet): loaded from its build output, relative to this compiled file
-type DashboardModule = typeof import('../../apps/api/dist/src/routes/dashboard.js');
-const { dashboardPlugin } = (await import(join(REPO, 'apps/api/dist/src/routes/dashboard.js'))) as DashboardModule;
 const SHOTS = join(REPO, 'test-results', 'screenshots');
 const PG_BASE = process.env['TEST_PG_URL'] ?? 'postgresql://postgres@127.0.0.1:5432';
 const REDIS_URL = process.env['TEST_REDIS_URL'] ?? 'redis://127.0.0.1:6379';
 const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
-const FAKE = process.env['DASHBOARD_E2E_GRADER'] === 'fake';
 const BUGGY = join(REPO, 'exercises/msgbuf/solutions/buggy-off-by-one-read/msgbuf.c');
 const GRADING_TIMEOUT_MS = 6 * 60_000;
 
@@ -90,7 +81,6 @@ async function startStack(): Promise<Ctx> {
   const deps: ApiDeps = { db, redis, queue, events, catalog: engineCatalog(), config };
   const app = await buildApp({ deps, logger: false });
   // once the lead registers the dashboard in app.ts this is already there
-  if (!app.hasRoute({ method: 'GET', url: '/app/*' })) await app.register(dashboardPlugin, { deps });
   await app.listen({ port: 0, host: '127.0.0.1' });
   const addr = app.server.address();
   const baseUrl = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
@@ -113,27 +103,8 @@ async function startStack(): Promise<Ctx> {
   };
 }
 
-/** The real worker process (as `npm start` runs it), or the fake grader in-process. */
+/** The real worker process, as `npm start` runs it. */
 async function startWorker(c: Ctx): Promise<{ stop: () => Promise<void> }> {
-  if (FAKE) {
-    const w: RunningWorker = await runWorker({
-      config: {
-        databaseUrl: c.dbUrl,
-        redisUrl: REDIS_URL,
-        queuePrefix: c.prefix,
-        concurrency: 1,
-        workerId: `dashboard-test:${process.pid}`,
-        retry: { attempts: 3, backoffMs: 200 },
-        lockMs: 30_000,
-        stalledIntervalMs: 30_000,
-        shutdownGraceMs: 5_000,
-        reconcile: { intervalMs: 0, queuedGraceSeconds: 30, activeGraceSeconds: 900 },
-      },
-      grader: fakeGrader(async (slug) => loadExercise(slug)),
-      logger: pino({ level: 'silent' }),
-    });
-    return { stop: () => w.shutdown() };
-  }
   const child: ChildProcess = spawn(process.execPath, [join(REPO, 'apps/worker/dist/src/main.js')], {
     env: {
       ...process.env,
@@ -311,10 +282,7 @@ describe('dashboard end to end', { concurrency: 1 }, () => {
     await page.getByRole('link', { name: /Lab 3: msgbuf/ }).click();
     await page.getByRole('heading', { name: 'Submit your driver' }).waitFor();
     await page.getByText('You have not submitted anything yet.').waitFor();
-    const upload = FAKE
-      ? { name: 'msgbuf.c', mimeType: 'text/x-c', buffer: Buffer.from(`${readFileSync(BUGGY, 'utf8')}\n// FAKE_SLEEP_MS=6000 FAKE_VERDICT=fail FAKE_FINDING\n`) }
-      : BUGGY;
-    await page.getByLabel('Source files (.c, .h) or one .tar.gz').setInputFiles(upload);
+    await page.getByLabel('Source files (.c, .h) or one .tar.gz').setInputFiles(BUGGY);
     await page.getByRole('button', { name: 'Submit for grading' }).click();
     await page.waitForURL(/\/app\/submissions\/[0-9a-f-]{36}$/);
     submissionId = /submissions\/([0-9a-f-]{36})/.exec(page.url())![1]!;
@@ -354,21 +322,21 @@ describe('dashboard end to end', { concurrency: 1 }, () => {
     const kasan = detail.body.findings.find((f: any) => f.kind === 'kasan');
     assert.ok(kasan, 'the API stored a KASAN finding');
     assert.equal(title.trim(), kasan.title);
-    if (!FAKE) assert.match(title, /slab-out-of-bounds Read in msgbuf_read/);
+    assert.match(title, /slab-out-of-bounds Read in msgbuf_read/);
     assert.match((await finding.getByTestId('explanation').textContent()) ?? '', /KASAN caught a memory access/);
     const line = kasan.sourceLines[0].line as number;
     const hit = finding.getByTestId('excerpt-hit');
     assert.equal(await hit.getAttribute('data-line'), String(line), 'the excerpt marks the finding’s line');
     const sourceHit = page.getByTestId('source').locator(`[data-line="${line}"]`);
     assert.equal(await sourceHit.getAttribute('data-testid'), 'source-hit', 'the full source marks it too');
-    if (!FAKE) {
+    {
       const expected = readFileSync(BUGGY, 'utf8').split('\n')[line - 1]!;
       assert.match(expected, /copy_to_user/, `line ${line} of the buggy driver is the copy_to_user of msgbuf_read`);
       assert.ok(((await hit.textContent()) ?? '').includes(expected.trim()));
     }
     // the student's own frames are highlighted in the stack
     assert.ok((await finding.locator('.frames [data-own=true]').count()) >= 1, 'student frames highlighted');
-    if (!FAKE) assert.match((await finding.locator('.frames [data-own=true]').first().textContent()) ?? '', /msgbuf_read/);
+    assert.match((await finding.locator('.frames [data-own=true]').first().textContent()) ?? '', /msgbuf_read/);
     // visible tests
     assert.ok((await page.getByTestId('tests-table').locator('tbody tr').count()) > 0);
     await shot(page, '05-student-submission-finding');
@@ -377,6 +345,8 @@ describe('dashboard end to end', { concurrency: 1 }, () => {
     await page.reload();
     await finding.waitFor();
     await shot(page, '06-student-submission-phone');
+    await finding.scrollIntoViewIfNeeded();
+    await shot(page, '06b-student-finding-phone-viewport', false);
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     assert.ok(overflow <= 1, `no horizontal page scroll at phone width (overflow ${overflow}px)`);
     // back to the assignment: the submission is listed with its verdict, and "submit again" is there
@@ -426,7 +396,7 @@ describe('dashboard end to end', { concurrency: 1 }, () => {
     await row.getByRole('link', { name: 'Sam Student' }).click();
     await page.locator('[data-testid=finding]').first().waitFor();
     await page.getByRole('button', { name: 'Regrade' }).waitFor();
-    await page.getByLabel('Search the console').fill(FAKE ? 'fake' : 'KASAN');
+    await page.getByLabel('Search the console').fill('KASAN');
     const matches = (await page.getByTestId('console-matches').textContent()) ?? '';
     assert.match(matches, /^[1-9]\d*\+? matching line/, matches);
     await shot(page, '09-instructor-submission-detail');

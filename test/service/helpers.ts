@@ -1,9 +1,14 @@
 // Shared fixtures of the service tests: a fresh database per test file, a Redis key prefix per
-// file, an API listening on an ephemeral loopback port, seeded users and tokens, upload helpers.
+// file, an API listening on an ephemeral loopback port, seeded users and tokens, upload helpers,
+// the shipped msgbuf solutions and a /proc reader to find the QEMU processes of a worker.
+import { readdir, readFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { buildApp, engineCatalog, EventHub, issueToken, type ApiConfig, type ApiDeps } from '@kgrader/api';
 import { createDb, createGradingQueue, createRedis, migrate, type Db } from '@kgrader/db';
-import { loadExercise } from '@kgrader/engine';
+import { loadExercise, locateKernel } from '@kgrader/engine';
+import { cacheDirOf, WorkerEnv } from '@kgrader/worker';
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 import pg from 'pg';
@@ -256,3 +261,66 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | null | unde
 
 export const loadMsgbuf = () => loadExercise('msgbuf');
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+// ---- the real engine ------------------------------------------------------------------------------
+
+/** The shipped msgbuf solutions, as upload files. */
+export async function solution(name: 'reference' | 'buggy-off-by-one-read' | 'never-loads'): Promise<{ name: string; content: Buffer }[]> {
+  return [{ name: 'msgbuf.c', content: await readFile(solutionPath(name)) }];
+}
+export const solutionPath = (name: string) => fileURLToPath(new URL(`../../../exercises/msgbuf/solutions/${name}/msgbuf.c`, import.meta.url));
+
+/** The worker's environment as production parses it, with overrides (e.g. another KGRADER_CACHE_DIR). */
+export const workerEnv = (over: Record<string, string> = {}) => WorkerEnv.parse({ ...process.env, ...over });
+
+/** null when the grading kernel is built, else why the engine tests cannot run (`npm run setup`). */
+export const kernelMissing: string | null = await locateKernel(cacheDirOf(workerEnv())).then(
+  () => null,
+  (err: Error) => `grading kernel not built: ${err.message.split('\n')[0]}`,
+);
+
+export interface Proc {
+  pid: number;
+  ppid: number;
+  cmdline: string[];
+}
+
+/** Every process on the host (from /proc); vanished ones are skipped. */
+export async function processes(): Promise<Proc[]> {
+  const out: Proc[] = [];
+  for (const name of await readdir('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = await readFile(`/proc/${name}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      const cmdline = (await readFile(`/proc/${name}/cmdline`, 'utf8')).split('\0').filter(Boolean);
+      out.push({ pid: Number(name), ppid, cmdline });
+    } catch {
+      /* gone */
+    }
+  }
+  return out;
+}
+
+/** QEMU processes descending from `root` (a worker process). */
+export async function qemuUnder(root: number): Promise<Proc[]> {
+  const all = await processes();
+  const mine = new Set([root]);
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const p of all) if (mine.has(p.ppid) && !mine.has(p.pid)) (mine.add(p.pid), (grew = true));
+  }
+  return all.filter((p) => p.pid !== root && mine.has(p.pid) && p.cmdline.some((a) => a.includes('qemu-system')));
+}
+
+/** QEMU processes anywhere whose command line mentions `needle` (a grading's work folder). */
+export async function qemuMentioning(needle: string): Promise<Proc[]> {
+  return (await processes()).filter((p) => p.cmdline.some((a) => a.includes('qemu-system')) && p.cmdline.some((a) => a.includes(needle)));
+}
+
+/** The grading work folder of a QEMU process (the folder of its -initrd). */
+export function workDirOf(qemu: Proc): string {
+  const i = qemu.cmdline.indexOf('-initrd');
+  if (i < 0) throw new Error(`no -initrd in ${qemu.cmdline.join(' ')}`);
+  return dirname(qemu.cmdline[i + 1]!);
+}

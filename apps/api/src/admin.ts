@@ -3,8 +3,11 @@
 //   kgrader-admin create-user --email a@b.c --name "A B" [--admin] [--course-creator]
 //   kgrader-admin issue-token --email a@b.c [--name cli] [--days 30]
 //   kgrader-admin revoke-token --prefix kgr_abcdef
+//   kgrader-admin lti-keygen [--file PATH] [--rotate]   LTI tool key file (default: $LTI_TOOL_KEYS);
+//       creates it when missing, --rotate puts a new current key first and keeps the previous one
 import { parseArgs } from 'node:util';
 import { createDb, ensureDatabase, migrate } from '@kgrader/db';
+import { ensureToolKeyFile, publicJwks } from '@kgrader/lti';
 import { z } from 'zod';
 import { issueToken } from './lib/tokens.js';
 
@@ -18,10 +21,23 @@ const { positionals, values } = parseArgs({
     'course-creator': { type: 'boolean', default: false },
     days: { type: 'string' },
     prefix: { type: 'string' },
+    file: { type: 'string' },
+    rotate: { type: 'boolean', default: false },
   },
 });
-const usage = 'usage: kgrader-admin create-user|issue-token|revoke-token [--email E] [--name N] [--admin] [--course-creator] [--days D] [--prefix P]';
+const usage = 'usage: kgrader-admin create-user|issue-token|revoke-token|lti-keygen [--email E] [--name N] [--admin] [--course-creator] [--days D] [--prefix P] [--file F] [--rotate]';
 const cmd = positionals[0];
+if (cmd === 'lti-keygen') {
+  // no database needed: the key file is shared by the API (JWKS) and the workers (AGS)
+  const file = values.file ?? process.env['LTI_TOOL_KEYS'];
+  if (!file) {
+    console.error('lti-keygen: give --file PATH (or set LTI_TOOL_KEYS)');
+    process.exit(2);
+  }
+  const r = await ensureToolKeyFile(file, { rotate: values.rotate });
+  console.log(JSON.stringify({ file, created: r.created, rotated: r.rotated, kids: r.keys.map((k) => k.kid), jwks: publicJwks(r.keys) }));
+  process.exit(0);
+}
 await ensureDatabase(env.DATABASE_URL);
 await migrate({ databaseUrl: env.DATABASE_URL });
 const db = createDb({ databaseUrl: env.DATABASE_URL, poolMax: 2 });

@@ -9,8 +9,12 @@ import { authPlugin } from './lib/auth.js';
 import { assignmentsPlugin } from './routes/assignments.js';
 import { coursesPlugin } from './routes/courses.js';
 import { eventsPlugin } from './routes/events.js';
+import { ltiPlugin } from './routes/lti.js';
+import { ltiAdminPlugin } from './routes/lti-admin.js';
 import { createMetrics, opsPlugin } from './routes/ops.js';
 import { submissionsPlugin } from './routes/submissions.js';
+import { webhooksPlugin } from './routes/webhooks.js';
+import { dashboardPlugin } from './routes/dashboard.js';
 
 export interface BuildAppOptions {
   deps: ApiDeps;
@@ -48,6 +52,7 @@ export async function buildApp({ deps, logger }: BuildAppOptions): Promise<Fasti
 
   const metrics = createMetrics(deps);
   await app.register(opsPlugin, { deps, metrics });
+  await app.register(ltiPlugin, { deps }); // LTI 1.3 tool endpoints: /.well-known/jwks.json, /lti/*
   await app.register(
     async (v1) => {
       await v1.register(authPlugin, { db: deps.db });
@@ -55,8 +60,11 @@ export async function buildApp({ deps, logger }: BuildAppOptions): Promise<Fasti
       await v1.register(assignmentsPlugin, { deps });
       await v1.register(submissionsPlugin, { deps });
       await v1.register(eventsPlugin, { deps });
+      await v1.register(ltiAdminPlugin, { deps });
+      await v1.register(webhooksPlugin, { deps });
     },
     { prefix: '/api/v1' },
   );
+  await app.register(dashboardPlugin, { deps }); // the web UI at /app/
   return app;
 }

@@ -24,6 +24,14 @@ export const ApiEnv = z.object({
   RECONCILE_GRACE_SECONDS: z.coerce.number().int().min(1).default(30),
   /** seconds an SSE stream stays open at most (the client reconnects with Last-Event-ID) */
   SSE_MAX_SECONDS: z.coerce.number().int().min(1).default(1800),
+  /** LTI tool key file (JSON array of private JWKs; `kgrader-admin lti-keygen --file F`); unset: LTI off */
+  LTI_TOOL_KEYS: z.string().min(1).optional(),
+  /** hours an LTI launch's session token lives */
+  LTI_SESSION_HOURS: z.coerce.number().positive().max(168).default(8),
+  /** accept http:// platform URLs (tests and local development only) */
+  LTI_ALLOW_INSECURE_URLS: bool.default(false),
+  /** admin setting: webhook URLs may point at loopback/private addresses (tests, on-premise receivers) */
+  WEBHOOKS_ALLOW_PRIVATE: bool.default(false),
 });
 export type ApiEnv = z.infer<typeof ApiEnv>;
 
@@ -33,6 +41,18 @@ export interface ApiConfig {
   retry: { attempts: number; backoffMs: number };
   sseMaxSeconds: number;
   logLevel: ApiEnv['LOG_LEVEL'];
+  /** LMS integration (LTI 1.3, webhooks); absent: LTI off, webhooks to public addresses only */
+  lms?: Partial<LmsConfig>;
+}
+
+export interface LmsConfig {
+  /** the tool key file; unset: the LTI endpoints answer 503 */
+  toolKeysFile: string | undefined;
+  sessionHours: number;
+  ltiAllowInsecureUrls: boolean;
+  webhooksAllowPrivate: boolean;
+  /** how long a rotated-out webhook secret still signs deliveries (default 24 h) */
+  previousSecretHours: number;
 }
 
 export function apiConfigFromEnv(env: ApiEnv): ApiConfig {
@@ -42,5 +62,12 @@ export function apiConfigFromEnv(env: ApiEnv): ApiConfig {
     retry: { attempts: env.GRADING_ATTEMPTS, backoffMs: env.GRADING_BACKOFF_MS },
     sseMaxSeconds: env.SSE_MAX_SECONDS,
     logLevel: env.LOG_LEVEL,
+    lms: {
+      toolKeysFile: env.LTI_TOOL_KEYS,
+      sessionHours: env.LTI_SESSION_HOURS,
+      ltiAllowInsecureUrls: env.LTI_ALLOW_INSECURE_URLS,
+      webhooksAllowPrivate: env.WEBHOOKS_ALLOW_PRIVATE,
+      previousSecretHours: 24,
+    },
   };
 }

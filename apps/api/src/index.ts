@@ -5,3 +5,4 @@ export { engineCatalog } from './catalog.js';
 export { EventHub } from './lib/event-hub.js';
 export { issueToken, hashToken, type IssuedToken } from './lib/tokens.js';
 export { readTar, gunzipCapped, ArchiveError } from './lib/tar.js';
+export { dashboardPlugin } from './routes/dashboard.js';

@@ -2,9 +2,9 @@
 // screen readers) and readable labels; colours pass WCAG AA against white.
 
 export function Histogram({ bins, maxPoints, title }: { bins: { from: number; to: number; count: number }[]; maxPoints: number; title: string }) {
-  const W = 560;
-  const H = 240;
-  const pad = { l: 36, r: 8, t: 12, b: 40 };
+  const W = 480;
+  const H = 260;
+  const pad = { l: 34, r: 8, t: 18, b: 46 };
   const max = Math.max(1, ...bins.map((b) => b.count));
   const bw = (W - pad.l - pad.r) / Math.max(1, bins.length);
   const y = (v: number) => pad.t + (H - pad.t - pad.b) * (1 - v / max);
@@ -35,7 +35,7 @@ export function Histogram({ bins, maxPoints, title }: { bins: { from: number; to
                   {b.count}
                 </text>
               )}
-              <text x={pad.l + i * bw + bw / 2} y={H - pad.b + 16} text-anchor="middle" class="axis">
+              <text x={pad.l + i * bw + bw / 2} y={H - pad.b + 18} text-anchor="middle" class="axis">
                 {r(b.from)}
               </text>
             </g>
@@ -56,9 +56,9 @@ export interface RatePoint {
 }
 
 export function PassRateLine({ points, title }: { points: RatePoint[]; title: string }) {
-  const W = 560;
-  const H = 240;
-  const pad = { l: 44, r: 12, t: 12, b: 40 };
+  const W = 480;
+  const H = 260;
+  const pad = { l: 46, r: 14, t: 14, b: 46 };
   if (points.length === 0) return <p class="muted">No graded submissions yet.</p>;
   const t0 = points[0]!.at;
   const t1 = Math.max(points[points.length - 1]!.at, t0 + 60_000);
@@ -90,7 +90,7 @@ export function PassRateLine({ points, title }: { points: RatePoint[]; title: st
           </circle>
         ))}
         {xt.map((t, i) => (
-          <text key={i} x={x(t)} y={H - pad.b + 16} text-anchor={i === 0 ? 'start' : i === 2 ? 'end' : 'middle'} class="axis">
+          <text key={i} x={x(t)} y={H - pad.b + 18} text-anchor={i === 0 ? 'start' : i === 2 ? 'end' : 'middle'} class="axis">
             {fmt(t)}
           </text>
         ))}

@@ -34,6 +34,24 @@ export const WorkerEnv = z.object({
   KGRADER_ACCEL: z.enum(['auto', 'kvm', 'tcg']).default('auto'),
   KGRADER_VM_CPUS: z.coerce.number().int().min(1).max(64).optional(),
   KGRADER_VM_MEMORY_MIB: z.coerce.number().int().min(128).optional(),
+  // LMS integration (issue 5): webhook deliveries and LTI AGS grade passback run in the worker
+  /** LTI tool key file (as the API's; `kgrader-admin lti-keygen`); unset: passbacks stay pending */
+  LTI_TOOL_KEYS: z.string().min(1).optional(),
+  /** accept http:// platform URLs (tests and local development only) */
+  LTI_ALLOW_INSECURE_URLS: bool.default(false),
+  /** admin setting: webhooks may reach loopback/private addresses */
+  WEBHOOKS_ALLOW_PRIVATE: bool.default(false),
+  WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).default(10_000),
+  WEBHOOK_POLL_MS: z.coerce.number().int().min(0).default(1_000),
+  /** delays between webhook attempts, ms, comma-separated (default: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h) */
+  WEBHOOK_RETRY_SCHEDULE_MS: z.string().regex(/^\d+(,\d+)*$/).optional(),
+  PASSBACK_POLL_MS: z.coerce.number().int().min(0).default(2_000),
+  /** delays between passback rounds after a retryable failure, ms (default: 1 min, 5 min, 30 min, 2 h, 6 h) */
+  PASSBACK_RETRY_SCHEDULE_MS: z.string().regex(/^\d+(,\d+)*$/).optional(),
+  /** in-call AGS retries (429/5xx/network) before the round fails, and the first backoff */
+  AGS_RETRY_ATTEMPTS: z.coerce.number().int().min(1).max(10).default(3),
+  AGS_RETRY_BASE_MS: z.coerce.number().int().min(0).default(1_000),
+  AGS_TIMEOUT_MS: z.coerce.number().int().min(100).default(10_000),
 });
 export type WorkerEnv = z.infer<typeof WorkerEnv>;
 
@@ -48,7 +66,19 @@ export interface WorkerConfig {
   stalledIntervalMs: number;
   shutdownGraceMs: number;
   reconcile: { intervalMs: number; queuedGraceSeconds: number; activeGraceSeconds: number };
+  /** LMS loops; absent: webhooks with defaults, no passback (no tool key) */
+  lms?: Partial<WorkerLmsConfig>;
 }
+
+export interface WorkerLmsConfig {
+  toolKeysFile: string | undefined;
+  allowInsecureUrls: boolean;
+  webhooks: { allowPrivate: boolean; timeoutMs: number; pollMs: number; schedule?: number[] | undefined };
+  passback: { pollMs: number; schedule: number[]; agsAttempts: number; agsBaseDelayMs: number; timeoutMs: number };
+}
+
+export const DEFAULT_PASSBACK_SCHEDULE_MS = [60_000, 300_000, 1_800_000, 7_200_000, 21_600_000];
+const msList = (s: string | undefined) => (s ? s.split(',').map(Number) : undefined);
 
 export function workerConfigFromEnv(env: WorkerEnv): WorkerConfig {
   return {
@@ -65,6 +95,18 @@ export function workerConfigFromEnv(env: WorkerEnv): WorkerConfig {
       intervalMs: env.RECONCILE_INTERVAL_MS,
       queuedGraceSeconds: env.RECONCILE_GRACE_SECONDS,
       activeGraceSeconds: env.RECONCILE_ACTIVE_GRACE_SECONDS,
+    },
+    lms: {
+      toolKeysFile: env.LTI_TOOL_KEYS,
+      allowInsecureUrls: env.LTI_ALLOW_INSECURE_URLS,
+      webhooks: { allowPrivate: env.WEBHOOKS_ALLOW_PRIVATE, timeoutMs: env.WEBHOOK_TIMEOUT_MS, pollMs: env.WEBHOOK_POLL_MS, schedule: msList(env.WEBHOOK_RETRY_SCHEDULE_MS) },
+      passback: {
+        pollMs: env.PASSBACK_POLL_MS,
+        schedule: msList(env.PASSBACK_RETRY_SCHEDULE_MS) ?? DEFAULT_PASSBACK_SCHEDULE_MS,
+        agsAttempts: env.AGS_RETRY_ATTEMPTS,
+        agsBaseDelayMs: env.AGS_RETRY_BASE_MS,
+        timeoutMs: env.AGS_TIMEOUT_MS,
+      },
     },
   };
 }

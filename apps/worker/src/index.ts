@@ -3,5 +3,6 @@ export { WorkerEnv, workerConfigFromEnv, cacheDirOf, type WorkerConfig } from '.
 export type { Grader } from './grader.js';
 export { createProcessor, ShutdownAbort, InfrastructureError, type JobOutcome } from './processor.js';
 export { reconcile, startReconciler, type ReconcileOptions } from './reconciler.js';
-export { fakeGrader } from './fake-grader.js';
 export { engineGrader, engineConfigFromEnv } from './engine-grader.js';
+export { startLmsLoops, PassbackDispatcher, lmsConfigOf, type LmsLoops, type PassbackSummary } from './lms.js';
+export { DEFAULT_PASSBACK_SCHEDULE_MS, type WorkerLmsConfig } from './config.js';

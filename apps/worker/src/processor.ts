@@ -1,7 +1,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { GradingJobData, recordSubmissionEvent, type Db, type GradingRun, type Prisma, type SubmissionStatus } from '@kgrader/db';
+import { GradingJobData, queuePassback, recordSubmissionEvent, writeWebhookEvent, type Db, type GradingRun, type Prisma, type SubmissionStatus } from '@kgrader/db';
 import type { GradeResult, Stage } from '@kgrader/schemas';
 import { DelayedError, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
@@ -269,6 +269,18 @@ export function createProcessor(deps: ProcessorDeps, signals: { register(jobId: 
           })),
         });
       }
+      // LMS side effects, committed with the verdict (issue 5): webhook outbox rows, grade passback
+      await writeWebhookEvent(tx, submission.assignment.courseId, data.reason === 'submit' ? 'submission.graded' : 'regrade.completed', {
+        submissionId: submission.id,
+        assignmentId: submission.assignmentId,
+        userId: submission.userId,
+        verdict: r.verdict,
+        score,
+        maxScore: maxPoints,
+        summary: r.summary,
+        attempt: run.attempt,
+      });
+      await queuePassback(tx, submission);
       return true;
     });
     if (!stored) {

@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { WorkerConfig } from './config.js';
 import type { Grader } from './grader.js';
 import { createProcessor, ShutdownAbort, type JobOutcome } from './processor.js';
+import { startLmsLoops } from './lms.js';
 import { startReconciler } from './reconciler.js';
 
 export interface RunningWorker {
@@ -59,6 +60,7 @@ export async function runWorker(opts: { config: WorkerConfig; grader: Grader; lo
     prefix: config.queuePrefix,
     logger,
   });
+  const lms = await startLmsLoops({ db, config, logger });
   logger.info({ concurrency: config.concurrency, workerId: config.workerId }, 'kgrader worker started');
 
   let closing: Promise<void> | undefined;
@@ -67,6 +69,7 @@ export async function runWorker(opts: { config: WorkerConfig; grader: Grader; lo
     shutdown() {
       closing ??= (async () => {
         await reconciler.stop();
+        await lms.stop();
         const grace = setTimeout(() => {
           if (controllers.size) logger.warn({ jobs: [...controllers.keys()] }, 'grace period over: aborting and releasing jobs');
           for (const c of controllers.values()) c.abort(new ShutdownAbort());

@@ -19,3 +19,27 @@ export type {
   AuditEvent,
 } from './generated/client.js';
 export { recordSubmissionEvent, type PublishedEvent } from './events.js';
+export type {
+  LtiPlatform,
+  LtiDeployment,
+  LtiIdentity,
+  LtiResourceLink,
+  LtiPassback,
+  LtiSessionHandoff,
+  WebhookEndpoint,
+  WebhookMessage,
+  WebhookAttempt,
+} from './generated/client.js';
+export {
+  PrismaRegistrationStore,
+  PrismaLoginStateStore,
+  PrismaNonceStore,
+  PrismaOutboxStore,
+  writeWebhookEvent,
+  redeliverWebhookMessage,
+  queuePassback,
+  claimDuePassbacks,
+  purgeExpiredLtiState,
+  AGS_SCORE_SCOPE,
+  type Tx,
+} from './lms.js';

@@ -7,3 +7,4 @@ export * from './tool.js';
 export * from './retry.js';
 export * from './ags.js';
 export * from './policy.js';
+export * from './keyfile.js';

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { FindingKind, Frame } from './finding.js';
 import { Stage, TestStatus, Verdict } from './result.js';
+import { PassbackOut } from './lms.js';
 
 // Wire schemas of the grading service's REST API (/api/v1). Dates travel as ISO 8601 strings.
 
@@ -238,6 +239,8 @@ export const SubmissionDetail = SubmissionSummary.extend({
   tests: z.array(TestResultOut).nullable(),
   findings: z.array(FindingOut),
   runs: z.array(RunOut.pick({ id: true, attempt: true, reason: true, status: true, verdict: true, startedAt: true, finishedAt: true })),
+  /** score passback to the LMS (LTI AGS); null when the submission did not come through an LMS link */
+  passback: PassbackOut.nullable().optional(),
 }).meta({ id: 'SubmissionDetail' });
 export type SubmissionDetail = z.infer<typeof SubmissionDetail>;
 

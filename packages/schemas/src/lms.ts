@@ -135,3 +135,73 @@ export const WebhookAttemptOut = z
   })
   .meta({ id: 'WebhookAttempt' });
 export type WebhookAttemptOut = z.infer<typeof WebhookAttemptOut>;
+
+// ---- API shapes of the LMS routes (apps/api) ---------------------------------------------------
+
+/** What to paste into the LMS when registering kgrader as a tool. */
+export const LtiToolInfo = z
+  .object({
+    loginUrl: z.string(),
+    launchUrl: z.string(),
+    jwksUrl: z.string(),
+    /** a target link URI for one assignment: `<publicUrl>/lti/assignments/<assignmentId>` */
+    assignmentLaunchUrlTemplate: z.string(),
+  })
+  .meta({ id: 'LtiToolInfo' });
+export type LtiToolInfo = z.infer<typeof LtiToolInfo>;
+
+export const LtiPlatformOut = z
+  .object({
+    id: z.string(),
+    courseId: z.string().nullable(),
+    issuer: z.string(),
+    clientId: z.string(),
+    authEndpoint: z.string(),
+    tokenEndpoint: z.string(),
+    tokenAudience: z.string().nullable(),
+    jwksUrl: z.string(),
+    deploymentIds: z.array(z.string()),
+    createdAt: IsoDate,
+    tool: LtiToolInfo,
+  })
+  .meta({ id: 'LtiPlatform' });
+export type LtiPlatformOut = z.infer<typeof LtiPlatformOut>;
+
+/** `POST /lti/session`: exchanges the one-time code of a launch for a short-lived API token. */
+export const LtiSessionExchange = z.object({ code: z.string().min(16).max(200) }).meta({ id: 'LtiSessionExchange' });
+export const LtiSession = z
+  .object({
+    token: z.string(),
+    expiresAt: IsoDate,
+    userId: z.string(),
+    courseId: z.string().nullable(),
+    assignmentId: z.string().nullable(),
+  })
+  .meta({ id: 'LtiSession' });
+export type LtiSession = z.infer<typeof LtiSession>;
+
+/** `submission.passback`: the state of its score passback to the LMS (null: not an LTI submission). */
+export const PassbackOut = z
+  .object({
+    status: PassbackStatus,
+    attempts: z.number().int(),
+    scoreGiven: z.number().nullable(),
+    scoreMaximum: z.number().nullable(),
+    lastStatus: z.number().int().nullable(),
+    lastError: z.string().nullable(),
+    nextAttemptAt: IsoDate.nullable(),
+    sentAt: IsoDate.nullable(),
+  })
+  .meta({ id: 'Passback' });
+export type PassbackOut = z.infer<typeof PassbackOut>;
+
+export const ScorePolicyUpdate = z.object({ scorePolicy: ScorePolicy }).meta({ id: 'ScorePolicyUpdate' });
+
+export const WebhookIdParams = z.object({ courseId: z.uuid(), webhookId: z.uuid() });
+export const WebhookMessageParams = WebhookIdParams.extend({ messageId: z.string().regex(/^msg_[A-Za-z0-9]+$/) });
+export const LtiPlatformParams = z.object({ courseId: z.uuid(), platformId: z.uuid() });
+export const DeliveriesQuery = z.object({
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+  /** only attempts of this message */
+  messageId: z.string().optional(),
+});

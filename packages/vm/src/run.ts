@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { open } from 'node:fs/promises';
 import { HarnessEvent } from '@kgrader/schemas';
 import { HeadTailCapture } from './capture.js';
@@ -55,9 +55,14 @@ export async function runVm(opts: RunVmOptions): Promise<VmOutcome> {
   let bootSeconds: number | undefined;
   let doneAt: number | undefined;
 
-  const child = spawn(opts.qemuBinary ?? 'qemu-system-x86_64', qemuArgs(opts), {
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
+  const qemu = opts.qemuBinary ?? 'qemu-system-x86_64';
+  // QEMU must not outlive the process that runs it: a grading worker SIGKILLed mid-run (no
+  // handler runs) would otherwise leave an orphan VM burning a core until the guest powers off,
+  // or forever when the guest hangs. setpriv sets a parent-death signal, then execs QEMU.
+  const deathSignal = await parentDeathWrapper();
+  const child = deathSignal
+    ? spawn(deathSignal, ['--pdeathsig', 'KILL', '--', qemu, ...qemuArgs(opts)], { stdio: ['pipe', 'pipe', 'pipe'] })
+    : spawn(qemu, qemuArgs(opts), { stdio: ['pipe', 'pipe', 'pipe'] });
   const kill = () => child.kill('SIGKILL');
 
   const reader = new ResultChannelReader(opts.resultsPath);
@@ -77,7 +82,15 @@ export async function runVm(opts: RunVmOptions): Promise<VmOutcome> {
 
   const exit = new Promise<{ code: number | null; error?: string }>((resolve) => {
     child.on('error', (err) => resolve({ code: null, error: err.message }));
-    child.on('exit', (code) => resolve({ code }));
+    child.on('exit', (code) => {
+      if (!deathSignal || (code !== 126 && code !== 127)) return resolve({ code });
+      // setpriv could not exec QEMU (126/127 and its message): QEMU did not start, as with a spawn
+      // error. 'close' (after 'exit') has all of stderr.
+      child.once('close', () => {
+        const failedExec = /setpriv: failed to execute .*/.exec(stderr)?.[0];
+        resolve(failedExec ? { code: null, error: failedExec } : { code });
+      });
+    });
   });
   child.stdout.on('data', (chunk: Buffer) => {
     capture.push(chunk);
@@ -178,6 +191,16 @@ class ResultChannelReader {
   async close(): Promise<void> {
     await this.handle?.close();
   }
+}
+
+let wrapper: Promise<string | null> | undefined;
+
+/** `setpriv` when it can set a parent-death signal here (util-linux >= 2.33), else null. Probed once. */
+function parentDeathWrapper(): Promise<string | null> {
+  wrapper ??= new Promise((resolve) => {
+    execFile('setpriv', ['--pdeathsig', 'KILL', '--', 'true'], { timeout: 10_000 }, (err) => resolve(err ? null : 'setpriv'));
+  });
+  return wrapper;
 }
 
 function sleep(ms: number): Promise<void> {

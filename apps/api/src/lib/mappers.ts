@@ -1,5 +1,5 @@
-import type { Assignment, Course, GradingRun, Role, Submission } from '@kgrader/db';
-import type { AssignmentOut, CourseOut, RunOut, SubmissionSummary } from '@kgrader/schemas';
+import type { Assignment, Course, GradingRun, LtiPassback, Role, Submission } from '@kgrader/db';
+import type { AssignmentOut, CourseOut, PassbackOut, RunOut, SubmissionSummary } from '@kgrader/schemas';
 
 const iso = (d: Date | null | undefined) => (d ? d.toISOString() : null);
 
@@ -62,5 +62,18 @@ export function runOut(r: GradingRun): RunOut {
     timings: (r.timings as Record<string, number> | null) ?? null,
     startedAt: r.startedAt.toISOString(),
     finishedAt: iso(r.finishedAt),
+  };
+}
+
+export function passbackOut(p: LtiPassback): PassbackOut {
+  return {
+    status: p.status,
+    attempts: p.attempts,
+    scoreGiven: p.scoreGiven,
+    scoreMaximum: p.scoreMaximum,
+    lastStatus: p.lastStatus,
+    lastError: p.lastError,
+    nextAttemptAt: p.status === 'pending' ? p.nextAttemptAt.toISOString() : null,
+    sentAt: iso(p.sentAt),
   };
 }

@@ -69,7 +69,8 @@ export const dashboardPlugin: FastifyPluginAsync<DashboardOptions> = async (app,
     try {
       if (!(await stat(abs)).isFile()) return null;
       const buf = await readFile(abs);
-      cache.set(abs, buf);
+      // hashed assets never change; index.html is re-read so a rebuild needs no restart
+      if (rel !== 'index.html') cache.set(abs, buf);
       return buf;
     } catch {
       return null;

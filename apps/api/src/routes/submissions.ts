@@ -1,4 +1,4 @@
-import { enqueueGrading, gradingJobId, isUniqueViolation, recordSubmissionEvent, type Submission } from '@kgrader/db';
+import { enqueueGrading, gradingJobId, isUniqueViolation, recordSubmissionEvent, writeWebhookEvent, type Submission } from '@kgrader/db';
 import {
   AssignmentIdParams,
   FindingOut,
@@ -18,7 +18,7 @@ import type { ApiDeps } from '../deps.js';
 import { conflict, forbidden, HttpError, notFound } from '../errors.js';
 import { requireInstructor, requireUser } from '../lib/auth.js';
 import { loadAssignment, loadSubmission } from '../lib/access.js';
-import { runOut, submissionSummary } from '../lib/mappers.js';
+import { passbackOut, runOut, submissionSummary } from '../lib/mappers.js';
 import { regrade } from '../lib/regrade.js';
 import { fileSetSha256, readUpload } from '../lib/upload.js';
 
@@ -126,6 +126,13 @@ export const submissionsPlugin: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async
               files: { create: files.map((f) => ({ name: f.name, sha256: f.sha256, size: f.content.length })) },
             },
           });
+          // webhook outbox, committed with the submission (issue 5)
+          await writeWebhookEvent(tx, assignment.courseId, 'submission.created', {
+            submissionId: submission.id,
+            assignmentId: assignment.id,
+            userId: user.id,
+            createdAt: submission.createdAt.toISOString(),
+          }, submission.createdAt);
           let cancelled: { id: string; generation: number }[] = [];
           if (assignment.supersedeQueued) {
             cancelled = await tx.submission.findMany({
@@ -177,10 +184,11 @@ export const submissionsPlugin: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async
     async (req) => {
       const user = requireUser(req);
       const { submission, assignment, role } = await loadSubmission(db, user, req.params.submissionId);
-      const [files, runs, owner] = await Promise.all([
+      const [files, runs, owner, passback] = await Promise.all([
         db.submissionFile.findMany({ where: { submissionId: submission.id }, orderBy: { name: 'asc' } }),
         db.gradingRun.findMany({ where: { submissionId: submission.id }, orderBy: { attempt: 'asc' } }),
         db.user.findUnique({ where: { id: submission.userId }, select: { email: true, name: true } }),
+        db.ltiPassback.findUnique({ where: { submissionId: submission.id } }),
       ]);
       const current = submission.currentRunId ? runs.find((r) => r.id === submission.currentRunId) : runs[runs.length - 1];
       const [tests, findings] = current
@@ -210,6 +218,7 @@ export const submissionsPlugin: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async
             count: f.count,
           }),
         ),
+        passback: passback ? passbackOut(passback) : null,
         runs: runs.map((r) => {
           const o = runOut(r);
           return { id: o.id, attempt: o.attempt, reason: o.reason, status: o.status, verdict: o.verdict, startedAt: o.startedAt, finishedAt: o.finishedAt };

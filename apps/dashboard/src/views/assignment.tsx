@@ -6,7 +6,7 @@ import { Crumbs, csv, download, ErrorBox, errorText, fmtDate, fmtRelative, fmtSc
 
 const TERMINAL: SubmissionStatus[] = ['done', 'error', 'cancelled'];
 // the schema's enum, without bundling zod into the browser (type-checked against FindingKind)
-const FINDING_KINDS = ['kasan', 'kcsan', 'kfence', 'lockdep', 'atomic-sleep', 'bug', 'oops', 'panic', 'warning', 'hung-task', 'soft-lockup', 'rcu-stall', 'kmemleak', 'ubsan', 'list-corruption', 'refcount', 'stack-corruption'] as const satisfies readonly FindingKind[];
+const FINDING_KINDS = ['kasan', 'kcsan', 'kfence', 'lockdep', 'atomic-sleep', 'bug', 'oops', 'panic', 'warning', 'hung-task', 'soft-lockup', 'rcu-stall', 'kmemleak', 'ubsan', 'list-corruption', 'refcount', 'stack-corruption', 'console-flood'] as const satisfies readonly FindingKind[];
 type MissingKinds = Exclude<FindingKind, (typeof FINDING_KINDS)[number]>;
 const _allKinds: [MissingKinds] extends [never] ? true : never = true;
 void _allKinds;
@@ -201,7 +201,7 @@ function InstructorAssignment({ a }: { a: AssignmentOut }) {
               {anyLive ? ' · grading in progress, updating live' : ''}
             </p>
             <div class="table-wrap table-wrap-cards">
-              <table class="subs" data-testid="submissions-table">
+              <table class="subs cards" data-testid="submissions-table">
                 <caption class="sr-only">Submissions, sortable by column</caption>
                 <thead>
                   <tr>

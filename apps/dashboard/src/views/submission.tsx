@@ -1,6 +1,6 @@
 import type { FindingOut, Frame, Me, SubmissionDetail, SubmissionStreamEvent } from '@kgrader/schemas';
 import { explainFinding } from '@kgrader/verdict';
-import { useEffect, useMemo, useState } from 'preact/hooks';
+import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { api, followSubmission } from '../api.js';
 import { Link } from '../router.js';
 import { Crumbs, ErrorBox, errorText, fmtDate, fmtDuration, fmtScore, Loading, PageTitle, STAGES, StatusBadge, TestStatusBadge, useAsync, VerdictBadge } from '../ui.js';
@@ -87,7 +87,7 @@ export function SubmissionPage({ me, submissionId }: { me: Me; submissionId: str
         </p>
       )}
 
-      {(live || events.length > 0) && <Progress status={d.status} events={events} />}
+      {(live || events.length > 0) && <Progress status={d.status} events={events} live={live} />}
 
       {d.run?.infrastructureError && (
         <div class="notice" role="note">
@@ -150,7 +150,7 @@ function RegradeButton({ id, disabled, onDone }: { id: string; disabled: boolean
 }
 
 /** The stage stepper with the latest progress messages. */
-function Progress({ status, events }: { status: string; events: SubmissionStreamEvent[] }) {
+function Progress({ status, events, live }: { status: string; events: SubmissionStreamEvent[]; live: boolean }) {
   const idx = STAGES.indexOf(status as (typeof STAGES)[number]);
   const last = events[events.length - 1];
   return (
@@ -170,7 +170,7 @@ function Progress({ status, events }: { status: string; events: SubmissionStream
         })}
       </ol>
       <p role="status" aria-live="polite" class="muted" data-testid="progress-message">
-        {last ? last.message : 'waiting for the grader…'}
+        {live ? (last ? last.message : 'waiting for the grader…') : 'Graded: the results are below.'}
       </p>
       {events.length > 0 && (
         <details>
@@ -200,8 +200,8 @@ function Tests({ d }: { d: SubmissionDetail }) {
   return (
     <section class="card" aria-labelledby="tests-title">
       <h2 id="tests-title">Tests</h2>
-      <div class="table-wrap">
-        <table data-testid="tests-table">
+      <div class="table-wrap table-wrap-cards">
+        <table class="cards" data-testid="tests-table">
           <thead>
             <tr>
               <th scope="col">Test</th>
@@ -215,14 +215,16 @@ function Tests({ d }: { d: SubmissionDetail }) {
           <tbody>
             {d.tests.map((t) => (
               <tr key={t.name} data-test={t.name}>
-                <td class="mono">{t.name}</td>
-                <td>
+                <td class="mono" data-label="Test">
+                  {t.name}
+                </td>
+                <td data-label="Result">
                   <TestStatusBadge status={t.status} />
                 </td>
-                <td class="num">
+                <td class="num" data-label="Points">
                   {t.points} / {t.maxPoints}
                 </td>
-                <td>
+                <td data-label="Output" class="test-output">
                   {t.output ? (
                     <details>
                       <summary class="small">{t.output.split('\n')[0]!.slice(0, 80) || 'output'}</summary>
@@ -275,7 +277,7 @@ function Findings({ findings, files, instructor }: { findings: FindingOut[]; fil
             </div>
             {f.sourceLines.length > 0 && (
               <div class="finding-source">
-                <h4>Where in your code</h4>
+                <h4>{instructor ? 'Where in the code' : 'Where in your code'}</h4>
                 {f.sourceLines.slice(0, 3).map((sl, j) => {
                   const file = files.find((x) => x.name === sl.file || x.name === sl.file.split('/').pop());
                   return (
@@ -376,6 +378,13 @@ function Sources({ d, files, error, findings }: { d: SubmissionDetail; files: { 
     return m;
   }, [findings]);
   const [shown, setShown] = useState<string | null>(null);
+  const preRef = useRef<HTMLPreElement>(null);
+  useEffect(() => {
+    // scroll the file (not the page) so the first marked line is in view
+    const pre = preRef.current;
+    const hit = pre?.querySelector<HTMLElement>('.code-line.hit');
+    if (pre && hit) pre.scrollTop = Math.max(0, hit.offsetTop - pre.offsetTop - pre.clientHeight / 3);
+  }, [files, shown, marks]);
   useEffect(() => {
     // jump to a line anchor (links from the findings)
     const h = location.hash;
@@ -391,9 +400,9 @@ function Sources({ d, files, error, findings }: { d: SubmissionDetail; files: { 
       <div class="section-head">
         <h2 id="src-title">Source</h2>
         {files.length > 1 && (
-          <div role="tablist" aria-label="Files" class="tabs">
+          <div role="group" aria-label="Files" class="tabs">
             {files.map((f) => (
-              <button key={f.name} role="tab" type="button" aria-selected={f.name === current.name} class="tab mono" onClick={() => setShown(f.name)}>
+              <button key={f.name} type="button" aria-pressed={f.name === current.name} class="tab mono" onClick={() => setShown(f.name)}>
                 {f.name}
                 {marks.has(f.name) ? ' •' : ''}
               </button>
@@ -405,7 +414,7 @@ function Sources({ d, files, error, findings }: { d: SubmissionDetail; files: { 
         <span class="mono">{current.name}</span> · {d.files.find((f) => f.name === current.name)?.size ?? current.content.length} bytes
         {fileMarks ? ` · ${fileMarks.size} marked line${fileMarks.size === 1 ? '' : 's'}` : ''}
       </p>
-      <pre class="code source" data-testid="source" data-file={current.name}>
+      <pre class="code source" data-testid="source" data-file={current.name} ref={preRef} tabIndex={0} aria-label={`${current.name}, full source`}>
         {current.content.split('\n').map((text, i) => {
           const n = i + 1;
           const hits = fileMarks?.get(n);

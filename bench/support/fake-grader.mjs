@@ -1,18 +1,22 @@
+// A deterministic stand-in for the engine, for the queue benchmark only (`node bench/api-accept.mjs
+// --grader fake`): no build, no VM, so a drain with it measures the service's own overhead (API,
+// PostgreSQL, Redis, bullmq, the worker's bookkeeping), never grading. Production and the service
+// tests use the real engine.
+// It reads markers from the submitted sources:
+//   FAKE_VERDICT=pass|fail|error   the verdict (default pass)
+//   FAKE_SLEEP_MS=n                time spent "running" (abortable)
+//   FAKE_ERROR_TIMES=n             answer `error` the first n times this exact source is graded
+//   FAKE_FINDING                   add a KASAN finding pointing at line 3 of the first file
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { ExerciseSpec, GradeResult } from '@kgrader/schemas';
-import type { Grader } from './grader.js';
 
 /**
- * A deterministic stand-in for the engine, for service tests and the queue benchmark (no VM).
- * It reads markers from the submitted sources:
- *   FAKE_VERDICT=pass|fail|error   the verdict (default pass)
- *   FAKE_SLEEP_MS=n                time spent "running" (abortable)
- *   FAKE_ERROR_TIMES=n             answer `error` the first n times this exact source is graded
- *   FAKE_FINDING                   add a KASAN finding pointing at line 3 of the first file
+ * @param {(slug: string) => Promise<import('@kgrader/schemas').ExerciseSpec>} loadExercise
+ * @returns {import('@kgrader/worker').Grader & { calls: Map<string, number> }}
  */
-export function fakeGrader(loadExercise: (slug: string) => Promise<ExerciseSpec>): Grader & { calls: Map<string, number> } {
-  const calls = new Map<string, number>();
+export function fakeGrader(loadExercise) {
+  /** @type {Map<string, number>} */
+  const calls = new Map();
   return {
     calls,
     loadExercise,
@@ -21,17 +25,17 @@ export function fakeGrader(loadExercise: (slug: string) => Promise<ExerciseSpec>
       const text = (await Promise.all(names.map((n) => readFile(join(sourceDir, n), 'utf8')))).join('\n');
       const n = (calls.get(text) ?? 0) + 1;
       calls.set(text, n);
-      const marker = (k: string) => new RegExp(`${k}=(\\w+)`).exec(text)?.[1];
+      const marker = (/** @type {string} */ k) => new RegExp(`${k}=(\\w+)`).exec(text)?.[1];
       const sleepMs = Number(marker('FAKE_SLEEP_MS') ?? 0);
       const errorTimes = Number(marker('FAKE_ERROR_TIMES') ?? 0);
-      let verdict = (marker('FAKE_VERDICT') ?? 'pass') as GradeResult['verdict'];
+      let verdict = /** @type {'pass' | 'fail' | 'error'} */ (marker('FAKE_VERDICT') ?? 'pass');
       if (n <= errorTimes) verdict = 'error';
       const started = Date.now();
       onProgress('building', 'fake build');
       onProgress('booting', 'fake boot');
       onProgress('running', 'fake tests');
       if (sleepMs > 0) {
-        await new Promise<void>((resolve, reject) => {
+        await new Promise((resolve, reject) => {
           const t = setTimeout(resolve, sleepMs);
           signal.addEventListener('abort', () => {
             clearTimeout(t);

@@ -1,0 +1,201 @@
+// The worker's LMS loops (issue 5), both DB-polled outboxes (nothing lost if Redis is flushed):
+// - webhooks: the Standard Webhooks outbox dispatcher over PrismaOutboxStore;
+// - LTI AGS passback: claims due LtiPassback rows, picks the score by the assignment's policy
+//   (latest|best), publishes it with a client-credentials token, retries with backoff.
+import { claimDuePassbacks, PrismaOutboxStore, purgeExpiredLtiState, type Db } from '@kgrader/db';
+import { AgsClient, AgsError, gradedScore, readToolKeyFile, scoreToPublish, type ToolKey } from '@kgrader/lti';
+import { OutboxDispatcher } from '@kgrader/webhooks';
+import type { Logger } from 'pino';
+import { DEFAULT_PASSBACK_SCHEDULE_MS, type WorkerConfig, type WorkerLmsConfig } from './config.js';
+
+export function lmsConfigOf(config: WorkerConfig): WorkerLmsConfig {
+  const l = config.lms ?? {};
+  return {
+    toolKeysFile: l.toolKeysFile,
+    allowInsecureUrls: l.allowInsecureUrls ?? false,
+    webhooks: { allowPrivate: false, timeoutMs: 10_000, pollMs: 1_000, ...l.webhooks },
+    passback: { pollMs: 2_000, schedule: DEFAULT_PASSBACK_SCHEDULE_MS, agsAttempts: 3, agsBaseDelayMs: 1_000, timeoutMs: 10_000, ...l.passback },
+  };
+}
+
+export interface PassbackSummary {
+  claimed: number;
+  sent: number;
+  retried: number;
+  failed: number;
+  skipped: number;
+}
+
+/** The AGS passback outbox. `runOnce()` is one polling round (tests call it directly). */
+export class PassbackDispatcher {
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<unknown> | undefined;
+  readonly ags: AgsClient;
+
+  constructor(
+    private readonly opts: {
+      db: Db;
+      key: ToolKey;
+      config: WorkerLmsConfig;
+      logger?: Logger;
+      now?: () => Date;
+      batchSize?: number;
+    },
+  ) {
+    const p = opts.config.passback;
+    this.ags = new AgsClient({
+      key: opts.key,
+      allowInsecureUrls: opts.config.allowInsecureUrls,
+      retry: { maxAttempts: p.agsAttempts, baseDelayMs: p.agsBaseDelayMs },
+      timeoutMs: p.timeoutMs,
+    });
+  }
+
+  private now(): Date {
+    return this.opts.now?.() ?? new Date();
+  }
+
+  async runOnce(): Promise<PassbackSummary> {
+    const { db, config } = this.opts;
+    const sum: PassbackSummary = { claimed: 0, sent: 0, retried: 0, failed: 0, skipped: 0 };
+    const leaseMs = config.passback.timeoutMs * (config.passback.agsAttempts + 2) + 60_000;
+    const ids = await claimDuePassbacks(db, this.now(), this.opts.batchSize ?? 10, leaseMs);
+    sum.claimed = ids.length;
+    for (const id of ids) {
+      const outcome = await this.one(id).catch(async (err: unknown) => {
+        // a bug or the database: put it back for a later round
+        this.opts.logger?.error({ err, passbackId: id }, 'passback round failed');
+        await db.ltiPassback.update({ where: { id }, data: { status: 'pending', lockedUntil: null, lastError: String((err as Error)?.message ?? err).slice(0, 500), nextAttemptAt: new Date(this.now().getTime() + 60_000) } }).catch(() => {});
+        return 'retried' as const;
+      });
+      sum[outcome]++;
+    }
+    return sum;
+  }
+
+  private async one(id: string): Promise<'sent' | 'retried' | 'failed' | 'skipped'> {
+    const { db, config, logger } = this.opts;
+    const p = await db.ltiPassback.findUnique({
+      where: { id },
+      include: { resourceLink: { include: { platform: true, assignment: { select: { id: true, scorePolicy: true } } } }, submission: { select: { userId: true } } },
+    });
+    if (!p) return 'skipped';
+    const link = p.resourceLink;
+    const attempts = p.attempts + 1;
+    const skip = async (why: string) => {
+      await db.ltiPassback.update({ where: { id }, data: { status: 'skipped', attempts, lockedUntil: null, lastError: why } });
+      return 'skipped' as const;
+    };
+    if (!link.lineitemUrl) return skip('the LMS link has no line item');
+    const runs = await db.submission.findMany({
+      where: { assignmentId: link.assignmentId, userId: p.submission.userId, status: 'done' },
+      select: { score: true, maxScore: true, verdict: true, finishedAt: true, updatedAt: true },
+    });
+    const choice = scoreToPublish(
+      link.assignment.scorePolicy,
+      runs.map((r) => ({ score: r.score, maxScore: r.maxScore, verdict: r.verdict, gradedAt: r.finishedAt ?? r.updatedAt })),
+    );
+    if (!choice) return skip('no graded submission counts yet');
+    const platform = { clientId: link.platform.clientId, tokenEndpoint: link.platform.tokenEndpoint, tokenAudience: link.platform.tokenAudience ?? undefined };
+    try {
+      const r = await this.ags.publishScore(platform, link.lineitemUrl, gradedScore(p.ltiUserId, choice));
+      await db.ltiPassback.update({
+        where: { id },
+        data: {
+          status: 'sent',
+          attempts,
+          lockedUntil: null,
+          scoreGiven: choice.scoreGiven,
+          scoreMaximum: choice.scoreMaximum,
+          sentTimestamp: choice.timestamp,
+          sentAt: this.now(),
+          lastStatus: r.status,
+          lastError: null,
+        },
+      });
+      logger?.info({ passbackId: id, submissionId: p.submissionId, score: choice.scoreGiven, of: choice.scoreMaximum, httpAttempts: r.attempts }, 'grade passback sent');
+      return 'sent';
+    } catch (e) {
+      const err = e instanceof AgsError ? e : undefined;
+      const message = String((e as Error)?.message ?? e).slice(0, 1000);
+      const delay = config.passback.schedule[attempts - 1];
+      if (err?.retryable !== false && delay !== undefined) {
+        const wait = Math.max(delay, err?.retryAfterMs ?? 0);
+        await db.ltiPassback.update({
+          where: { id },
+          data: { status: 'pending', attempts, lockedUntil: null, nextAttemptAt: new Date(this.now().getTime() + wait), lastStatus: err?.httpStatus ?? null, lastError: message },
+        });
+        logger?.warn({ passbackId: id, attempts, retryInMs: wait, err: message }, 'grade passback failed; will retry');
+        return 'retried';
+      }
+      await db.ltiPassback.update({ where: { id }, data: { status: 'failed', attempts, lockedUntil: null, lastStatus: err?.httpStatus ?? null, lastError: message } });
+      logger?.error({ passbackId: id, attempts, err: message }, 'grade passback failed for good');
+      return 'failed';
+    }
+  }
+
+  start(intervalMs: number): void {
+    const tick = () => {
+      this.running = this.runOnce()
+        .catch((err: unknown) => this.opts.logger?.error({ err }, 'passback round failed'))
+        .finally(() => {
+          if (this.timer !== undefined) this.timer = setTimeout(tick, intervalMs);
+        });
+    };
+    this.timer = setTimeout(tick, 0);
+  }
+
+  async stop(): Promise<void> {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    await this.running;
+  }
+}
+
+export interface LmsLoops {
+  webhooks: OutboxDispatcher;
+  passback: PassbackDispatcher | undefined;
+  stop(): Promise<void>;
+}
+
+/** Starts the webhook dispatcher and, when a tool key is configured, the passback dispatcher. */
+export async function startLmsLoops(opts: { db: Db; config: WorkerConfig; logger: Logger; autostart?: boolean }): Promise<LmsLoops> {
+  const cfg = lmsConfigOf(opts.config);
+  const { logger } = opts;
+  const webhooks = new OutboxDispatcher({
+    store: new PrismaOutboxStore(opts.db),
+    allowPrivate: cfg.webhooks.allowPrivate,
+    timeoutMs: cfg.webhooks.timeoutMs,
+    ...(cfg.webhooks.schedule ? { schedule: cfg.webhooks.schedule } : {}),
+    onError: (err) => logger.error({ err }, 'webhook dispatch round failed'),
+  });
+  let passback: PassbackDispatcher | undefined;
+  if (cfg.toolKeysFile) {
+    try {
+      const [key] = await readToolKeyFile(cfg.toolKeysFile);
+      passback = new PassbackDispatcher({ db: opts.db, key: key!, config: cfg, logger });
+    } catch (err) {
+      logger.error({ err }, 'LTI tool key unusable: grade passbacks stay pending until it is fixed');
+    }
+  } else {
+    logger.info('LTI_TOOL_KEYS unset: no grade passback from this worker');
+  }
+  let purge: NodeJS.Timeout | undefined;
+  if (opts.autostart !== false) {
+    if (cfg.webhooks.pollMs > 0) webhooks.start(cfg.webhooks.pollMs);
+    if (passback && cfg.passback.pollMs > 0) passback.start(cfg.passback.pollMs);
+    // expired LTI login states, nonces and session handoff codes
+    purge = setInterval(() => {
+      purgeExpiredLtiState(opts.db).catch((err: unknown) => logger.warn({ err }, 'LTI state purge failed'));
+    }, 10 * 60_000);
+    purge.unref();
+  }
+  return {
+    webhooks,
+    passback,
+    async stop() {
+      clearInterval(purge);
+      await Promise.all([webhooks.stop(), passback?.stop()]);
+    },
+  };
+}
