@@ -2,14 +2,39 @@
 // (sandboxed build against the cached grading kernel, QEMU boot, harness, log analysis) and must
 // give the verdict and findings its exercise's solutions.json promises.
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { readdir, readFile } from 'node:fs/promises';
-import { describe, test } from 'node:test';
+import { tmpdir } from 'node:os';
+import { after, before, describe, test } from 'node:test';
 import { SolutionExpectations } from '@kgrader/schemas';
 import { repoRoot } from '../support/cli.js';
 import { checkExpectation, gradeJson } from '../support/grading.js';
 
 /** graded several times by the determinism test instead */
 const REPEATED = 'msgbuf/buggy-race-realloc';
+
+/** QEMU processes of kgrader gradings (their initramfs lives in a kgrader-run-* folder). */
+function gradingVms(): string[] {
+  try {
+    return execFileSync('pgrep', ['-af', 'qemu-system-x86_64'], { encoding: 'utf8' })
+      .split('\n')
+      .filter((l) => l.includes('kgrader-run-'));
+  } catch {
+    return []; // pgrep exits 1 when nothing matches
+  }
+}
+const runFolders = async () => (await readdir(tmpdir())).filter((n) => n.startsWith('kgrader-run-'));
+
+// hostile drivers (panic, endless init, console flood) must leave the host as they found it
+let foldersBefore: string[] = [];
+before(async () => {
+  foldersBefore = await runFolders();
+});
+after(async () => {
+  assert.deepEqual(gradingVms(), [], 'no grading VM outlives its grading');
+  const left = (await runFolders()).filter((n) => !foldersBefore.includes(n));
+  assert.deepEqual(left, [], 'every grading removes its work folder');
+});
 
 for (const slug of (await readdir(`${repoRoot}exercises`)).sort()) {
   const expectations = SolutionExpectations.parse(JSON.parse(await readFile(`${repoRoot}exercises/${slug}/solutions.json`, 'utf8')));

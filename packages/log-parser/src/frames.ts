@@ -6,10 +6,11 @@ import type { Frame } from '@kgrader/schemas';
  *   ` ? __die+0x20/0x60`
  *   `[<ffffffffa0000123>] msgbuf_init+0x23/0x100 [msgbuf]`
  *   `    [<000000007e6b1d7a>] 0xffffffffc0000123`   (kmemleak, module already unloaded)
+ *   `    [<(____ptrval____)>] __kmalloc+0xa0/0xdd`    (pointer hashing before it is seeded)
  * Anything after the frame (a symbolizer's `file.c:12`, `[inline]`) is tolerated and ignored.
  */
 const FRAME_RE =
-  /^\s*((?:\[<?(?:0x)?[0-9a-f]+>?\]\s*){0,2})(\?\s+)?((?:0x)?[0-9a-f]+|[A-Za-z_$][\w.$]*)(?:\+0x([0-9a-f]+)\/0x([0-9a-f]+))?(?:\s+\[([\w-]+)(?:\s+[0-9a-f]+)?\])?(?:\s.*)?$/;
+  /^\s*((?:\[<?(?:(?:0x)?[0-9a-f]+|\(_+ptrval_+\))>?\]\s*){0,2})(\?\s+)?((?:0x)?[0-9a-f]+|[A-Za-z_$][\w.$]*)(?:\+0x([0-9a-f]+)\/0x([0-9a-f]+))?(?:\s+\[([\w-]+)(?:\s+[0-9a-f]+)?\])?(?:\s.*)?$/;
 
 export function parseFrame(line: string): Frame | undefined {
   const m = FRAME_RE.exec(line);
