@@ -16,20 +16,33 @@ import pg from 'pg';
 export const PG_BASE = process.env['TEST_PG_URL'] ?? 'postgresql://postgres@127.0.0.1:5432';
 export const REDIS_URL = process.env['TEST_REDIS_URL'] ?? 'redis://127.0.0.1:6379';
 
-/** Drops and recreates `kgrader_test_<name>`, applies the migrations, returns its URL. */
+/**
+ * Drops and recreates `kgrader_test_<name>_<pid>`, applies the migrations, returns its URL. The
+ * process id keeps two runs of the same file (engineers share this PostgreSQL) from dropping each
+ * other's database mid-run; `dropDatabase` removes it at the end.
+ */
 export async function freshDatabase(name: string): Promise<string> {
-  const db = `kgrader_test_${name.replace(/[^a-z0-9_]/gi, '_').toLowerCase()}`;
-  const admin = new pg.Client({ connectionString: `${PG_BASE}/postgres` });
-  await admin.connect();
-  try {
-    await admin.query(`DROP DATABASE IF EXISTS "${db}" WITH (FORCE)`);
-    await admin.query(`CREATE DATABASE "${db}"`);
-  } finally {
-    await admin.end();
-  }
+  const db = `kgrader_test_${name.replace(/[^a-z0-9_]/gi, '_').toLowerCase()}_${process.pid}`;
+  await adminQuery(`DROP DATABASE IF EXISTS "${db}" WITH (FORCE)`, `CREATE DATABASE "${db}"`);
   const url = `${PG_BASE}/${db}`;
   await migrate({ databaseUrl: url });
   return url;
+}
+
+export async function dropDatabase(url: string): Promise<void> {
+  const db = new URL(url).pathname.slice(1);
+  if (!db.startsWith('kgrader_test_')) throw new Error(`not a test database: ${db}`);
+  await adminQuery(`DROP DATABASE IF EXISTS "${db}" WITH (FORCE)`);
+}
+
+async function adminQuery(...sql: string[]): Promise<void> {
+  const admin = new pg.Client({ connectionString: `${PG_BASE}/postgres` });
+  await admin.connect();
+  try {
+    for (const q of sql) await admin.query(q);
+  } finally {
+    await admin.end();
+  }
 }
 
 /** Deletes every Redis key of a bullmq prefix (what an empty Redis restart looks like to us). */
@@ -67,7 +80,8 @@ export async function startApi(name: string, overrides: Partial<ApiConfig> = {})
     publicUrl: 'http://127.0.0.1',
     exercisesDir: undefined,
     retry: { attempts: 3, backoffMs: 50 },
-    sseMaxSeconds: 120,
+    // an engine grading under TCG on a loaded host can take minutes: keep the stream open to the verdict
+    sseMaxSeconds: 600,
     logLevel: 'silent',
     ...overrides,
   };
@@ -92,6 +106,7 @@ export async function startApi(name: string, overrides: Partial<ApiConfig> = {})
       await wipePrefix(redis, prefix);
       redis.disconnect();
       await db.$disconnect();
+      await dropDatabase(dbUrl);
     },
   };
 }

@@ -54,7 +54,11 @@ function App() {
     );
   }, [state]);
 
-  const [notice, setNotice] = useState<string | null>(null);
+  const [notice, setNotice] = useState<string | null>(() => {
+    const pending = sessionStorage.getItem('kgrader.notice');
+    sessionStorage.removeItem('kgrader.notice');
+    return pending;
+  });
   function signOut(msg?: string) {
     setToken(null);
     setMe(null);
@@ -124,4 +128,27 @@ function App() {
   );
 }
 
+/**
+ * An LTI launch lands here as `/app/assignments/<id>#lti_session=<one-time code>`: the code leaves
+ * the URL at once (history, referrers) and is exchanged for a short-lived API token.
+ */
+async function takeLtiSession(): Promise<string | null> {
+  const code = new URLSearchParams(location.hash.slice(1)).get('lti_session');
+  if (!code) return null;
+  history.replaceState(null, '', location.pathname + location.search);
+  const res = await fetch('/lti/session', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ code }),
+  });
+  if (!res.ok) {
+    const problem = (await res.json().catch(() => null)) as { detail?: string } | null;
+    return problem?.detail ?? `the LMS sign-in failed (HTTP ${res.status}): launch again from your course`;
+  }
+  setToken(((await res.json()) as { token: string }).token);
+  return null;
+}
+
+const ltiError = await takeLtiSession().catch((err: unknown) => `the LMS sign-in failed: ${String(err)}`);
+if (ltiError) sessionStorage.setItem('kgrader.notice', ltiError);
 render(<App />, document.getElementById('root')!);
