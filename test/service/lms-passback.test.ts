@@ -14,7 +14,10 @@ import { MockPlatform, type MockUser } from '@kgrader/lti/test-support';
 import { runWorker, type RunningWorker } from '@kgrader/worker';
 import { pino } from 'pino';
 import { api, REDIS_URL, seed, startApi, submit, waitFor, type Seed, type TestEnv } from './helpers.js';
-import { fullLaunch, recordedNeverLoads, replayGrader } from './lms-support.js';
+import { fullLaunch, realGrader } from './lms-support.js';
+
+/** a grading by the real engine (QEMU under TCG) takes 25-60 s on 2 cores */
+const GRADING_MS = 240_000;
 
 const CLIENT_ID = 'kgrader-ags-test';
 const DEPLOYMENT = 'dep-ags';
@@ -63,7 +66,7 @@ before(async () => {
         passback: { pollMs: 100, schedule: [1_500, 1_500], agsAttempts: 1, agsBaseDelayMs: 10, timeoutMs: 5_000 },
       },
     },
-    grader: await replayGrader(),
+    grader: realGrader(),
     logger: pino({ level: process.env['TEST_LOG_LEVEL'] ?? 'silent' }),
   });
   // the student arrives from the LMS
@@ -82,21 +85,21 @@ after(async () => {
   await rm(keyDir, { recursive: true, force: true });
 });
 
-describe('AGS grade passback', { timeout: 120_000 }, () => {
+describe('AGS grade passback', { timeout: 600_000 }, () => {
   let first: string;
 
   it('a graded submission publishes its score to the LMS line item with the right fields', async () => {
-    const expected = await recordedNeverLoads();
     const r = await submit(env, s.assignmentId, student, [{ name: 'msgbuf.c', content: await readFile(neverLoads) }]);
     assert.equal(r.status, 202, JSON.stringify(r.body));
     first = r.body.id;
     const d = await waitFor('passback sent', async () => {
       const d = await detail(first);
       return d.body.passback?.status === 'sent' ? d : null;
-    });
-    assert.equal(d.body.verdict, expected.verdict);
-    const score = Math.round((expected.score / expected.maxScore) * 100 * 100) / 100;
-    assert.equal(d.body.score, score);
+    }, GRADING_MS);
+    // graded by the real engine: the module never loads, so only the kmemleak test's points remain
+    assert.equal(d.body.verdict, 'fail');
+    const score = d.body.score as number;
+    assert.ok(score > 0 && score < 100, `score ${score}`);
     assert.equal(d.body.passback.scoreGiven, score);
     assert.equal(d.body.passback.scoreMaximum, 100);
     assert.equal(d.body.passback.attempts, 1);
@@ -127,7 +130,7 @@ describe('AGS grade passback', { timeout: 120_000 }, () => {
     const pending = await waitFor('passback pending after 503', async () => {
       const d = await detail(r.body.id);
       return d.body.passback?.status === 'pending' && d.body.passback.attempts === 1 ? d.body.passback : null;
-    });
+    }, GRADING_MS);
     assert.equal(pending.lastStatus, 503);
     assert.match(pending.lastError, /503/);
     assert.ok(Date.parse(pending.nextAttemptAt) > Date.now() - 1_000);
@@ -162,7 +165,7 @@ describe('AGS grade passback', { timeout: 120_000 }, () => {
 
   it('a submission by a user who did not come through the LMS has no passback', async () => {
     const r = await submit(env, s.assignmentId, s.users.student2.token, [{ name: 'msgbuf.c', content: await readFile(neverLoads) }]);
-    await waitFor('graded', async () => ((await detail(r.body.id, s.users.student2.token)).body.status === 'done' ? true : null));
+    await waitFor('graded', async () => ((await detail(r.body.id, s.users.student2.token)).body.status === 'done' ? true : null), GRADING_MS);
     assert.equal((await detail(r.body.id, s.users.student2.token)).body.passback, null);
     assert.equal(await env.db.ltiPassback.count({ where: { submissionId: r.body.id } }), 0);
   });

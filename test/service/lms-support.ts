@@ -1,39 +1,12 @@
-// Shared pieces of the LMS service tests (lms-*.test.ts): a recorded real engine result replayed
-// through the worker's processor, a loopback webhook receiver, the LTI login/launch over HTTP.
-import { readFile } from 'node:fs/promises';
+// Shared pieces of the LMS service tests (lms-*.test.ts): the real engine as the worker's grader,
+// a loopback webhook receiver, the LTI login/launch over HTTP.
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { fileURLToPath } from 'node:url';
-import { loadExercise } from '@kgrader/engine';
-import type { GradeResult } from '@kgrader/schemas';
-import type { Grader } from '@kgrader/worker';
+import { engineConfigFromEnv, engineGrader, WorkerEnv, type Grader } from '@kgrader/worker';
 
-/**
- * The GradeResult the real engine returned for exercises/msgbuf/solutions/never-loads (recorded once
- * with engineGrader, ~25 s of QEMU; see fixtures/README.md). Tests replay it through the worker's
- * real processor, so the verdict is stored by the production code path without a VM per test.
- */
-export async function recordedNeverLoads(): Promise<GradeResult> {
-  const path = fileURLToPath(new URL('../../service/fixtures/msgbuf-never-loads.grade.json', import.meta.url));
-  return JSON.parse(await readFile(path, 'utf8')) as GradeResult;
-}
-
-/** A Grader that answers the recorded engine result, announcing the stages as the engine does. */
-export async function replayGrader(): Promise<Grader & { calls: number }> {
-  const result = await recordedNeverLoads();
-  const g = {
-    calls: 0,
-    loadExercise: (slug: string) => loadExercise(slug),
-    async grade({ onProgress }: Parameters<Grader['grade']>[0]): Promise<GradeResult> {
-      g.calls++;
-      onProgress('building', 'replayed build');
-      onProgress('booting', 'replayed boot');
-      onProgress('running', 'replayed run');
-      onProgress('analyzing', 'replayed analysis');
-      return structuredClone(result);
-    },
-  };
-  return g;
+/** The real engine (sandboxed build, QEMU, analysis), configured as the worker configures it. */
+export function realGrader(): Grader {
+  return engineGrader(engineConfigFromEnv(WorkerEnv.parse(process.env)));
 }
 
 export interface Received {
