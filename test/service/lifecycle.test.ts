@@ -67,6 +67,13 @@ describe('service lifecycle with the real engine', { skip: kernelMissing ?? fals
       ...over,
     };
   }
+  /** every worker a test starts; all are shut down at the end even when a test fails midway */
+  const started: RunningWorker[] = [];
+  const startWorker = async (config: WorkerConfig, g = grader) => {
+    const w = await runWorker({ config, grader: g, logger });
+    started.push(w);
+    return w;
+  };
   const status = async (id: string) => (await env.db.submission.findUniqueOrThrow({ where: { id } })).status;
   const runsOf = (id: string) => env.db.gradingRun.findMany({ where: { submissionId: id }, orderBy: { attempt: 'asc' } });
 
@@ -77,6 +84,7 @@ describe('service lifecycle with the real engine', { skip: kernelMissing ?? fals
     faultyGrader = engineGrader(engineConfigFromEnv(workerEnv({ KGRADER_CACHE_DIR: faultCache })));
   });
   after(async () => {
+    await Promise.all(started.map((w) => w.shutdown()));
     await env?.close();
     if (faultCache) await rm(faultCache, { recursive: true, force: true });
   });
@@ -84,7 +92,7 @@ describe('service lifecycle with the real engine', { skip: kernelMissing ?? fals
   describe('with a running worker', () => {
     let w: RunningWorker;
     before(async () => {
-      w = await runWorker({ config: workerConfig(), grader, logger });
+      w = await startWorker(workerConfig());
     });
     after(() => w?.shutdown());
 
@@ -135,7 +143,7 @@ describe('service lifecycle with the real engine', { skip: kernelMissing ?? fals
   describe('infrastructure faults (a worker whose kernel cache is empty)', () => {
     let w: RunningWorker;
     before(async () => {
-      w = await runWorker({ config: workerConfig({ workerId: 'faulty' }), grader: faultyGrader, logger });
+      w = await startWorker(workerConfig({ workerId: 'faulty' }), faultyGrader);
     });
     after(() => w?.shutdown());
 
@@ -232,7 +240,7 @@ describe('service lifecycle with the real engine', { skip: kernelMissing ?? fals
       assert.equal(live.status, 202);
 
       const since = new Date();
-      const w = await runWorker({ config: workerConfig({ workerId: 'lanes' }), grader, logger });
+      const w = await startWorker(workerConfig({ workerId: 'lanes' }));
       const first = await waitFor('the first job starts', () => env.db.gradingRun.findFirst({ where: { startedAt: { gte: since } }, orderBy: { startedAt: 'asc' } }), 30_000, 50);
       assert.equal(first.submissionId, live.body.id, 'the live submission ran first');
       // what SIGTERM does in the worker's main: no new jobs; the running grading finishes (grace 5 min)
@@ -248,7 +256,7 @@ describe('service lifecycle with the real engine', { skip: kernelMissing ?? fals
 
     it('shutdown after the grace period aborts a grading in the running stage (QEMU killed) and hands the job back untouched', { timeout: 4 * MIN }, async () => {
       const since = new Date();
-      const w = await runWorker({ config: workerConfig({ workerId: 'release', shutdownGraceMs: 500 }), grader, logger });
+      const w = await startWorker(workerConfig({ workerId: 'release', shutdownGraceMs: 500 }));
       const run = await waitFor('a bulk regrade starts', () => env.db.gradingRun.findFirst({ where: { startedAt: { gte: since } } }), 30_000, 50);
       assert.ok(bulkIds.includes(run.submissionId));
       await waitFor('running', async () => (await status(run.submissionId)) === 'running', 4 * MIN, 100);
@@ -301,7 +309,7 @@ describe('service lifecycle with the real engine', { skip: kernelMissing ?? fals
       });
 
       // a real worker with its reconciler loop on grades both
-      const w = await runWorker({ config: workerConfig({ workerId: 'reconciled', reconcile: { intervalMs: 500, queuedGraceSeconds: 0, activeGraceSeconds: 600 } }), grader, logger });
+      const w = await startWorker(workerConfig({ workerId: 'reconciled', reconcile: { intervalMs: 500, queuedGraceSeconds: 0, activeGraceSeconds: 600 } }));
       try {
         for (const id of [newer.body.id, orphan.id]) {
           await waitFor(`${id} graded`, async () => (await status(id)) === 'done', 3 * MIN, 250);

@@ -1,6 +1,6 @@
 import type { ExerciseSpec, GradeResult, Stage } from '@kgrader/schemas';
 
-/** What the worker needs from the engine; production uses @kgrader/engine, tests a fake. */
+/** What the worker needs from the engine (`engineGrader` wraps @kgrader/engine). */
 export interface Grader {
   loadExercise(slug: string): Promise<ExerciseSpec>;
   grade(opts: {
