@@ -32,6 +32,8 @@ export const ApiEnv = z.object({
   LTI_ALLOW_INSECURE_URLS: bool.default(false),
   /** admin setting: webhook URLs may point at loopback/private addresses (tests, on-premise receivers) */
   WEBHOOKS_ALLOW_PRIVATE: bool.default(false),
+  /** the built dashboard (default: apps/dashboard/dist/web) */
+  DASHBOARD_DIR: z.string().min(1).optional(),
 });
 export type ApiEnv = z.infer<typeof ApiEnv>;
 
@@ -41,6 +43,8 @@ export interface ApiConfig {
   retry: { attempts: number; backoffMs: number };
   sseMaxSeconds: number;
   logLevel: ApiEnv['LOG_LEVEL'];
+  /** the built dashboard's folder; absent: apps/dashboard/dist/web */
+  dashboardDir?: string;
   /** LMS integration (LTI 1.3, webhooks); absent: LTI off, webhooks to public addresses only */
   lms?: Partial<LmsConfig>;
 }
@@ -62,6 +66,7 @@ export function apiConfigFromEnv(env: ApiEnv): ApiConfig {
     retry: { attempts: env.GRADING_ATTEMPTS, backoffMs: env.GRADING_BACKOFF_MS },
     sseMaxSeconds: env.SSE_MAX_SECONDS,
     logLevel: env.LOG_LEVEL,
+    ...(env.DASHBOARD_DIR ? { dashboardDir: env.DASHBOARD_DIR } : {}),
     lms: {
       toolKeysFile: env.LTI_TOOL_KEYS,
       sessionHours: env.LTI_SESSION_HOURS,

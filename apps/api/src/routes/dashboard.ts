@@ -53,11 +53,10 @@ function securityHeaders(reply: FastifyReply): FastifyReply {
     .header('cross-origin-opener-policy', 'same-origin');
 }
 
-export const defaultDashboardRoot = (): string =>
-  process.env['DASHBOARD_DIR'] ?? fileURLToPath(new URL('../../../../dashboard/dist/web/', import.meta.url));
+export const defaultDashboardRoot = (): string => fileURLToPath(new URL('../../../../dashboard/dist/web/', import.meta.url));
 
 export const dashboardPlugin: FastifyPluginAsync<DashboardOptions> = async (app, opts) => {
-  const root = resolve(opts.root ?? defaultDashboardRoot());
+  const root = resolve(opts.root ?? opts.deps.config.dashboardDir ?? defaultDashboardRoot());
   const { db } = opts.deps;
   const cache = new Map<string, Buffer>();
 
