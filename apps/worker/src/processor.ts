@@ -1,3 +1,4 @@
+import { pid } from 'node:process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -125,7 +126,7 @@ export function createProcessor(deps: ProcessorDeps, signals: { register(jobId: 
     let thrown: unknown;
     try {
       const exercise = await grader.loadExercise(submission.assignment.exerciseSlug);
-      workDir = await mkdtemp(join(tmpdir(), 'kgrader-sub-'));
+      workDir = await mkdtemp(join(tmpdir(), `kgrader-sub-${pid}-`));
       const blobs = await db.blob.findMany({ where: { sha256: { in: submission.files.map((f) => f.sha256) } } });
       const bySha = new Map(blobs.map((b) => [b.sha256, b.content]));
       for (const f of submission.files) {

@@ -1,3 +1,4 @@
+import { tmpdir } from 'node:os';
 import { createDb, createGradingQueue, createRedis, ensureDatabase, GRADING_QUEUE, migrate, type GradingJobData } from '@kgrader/db';
 import { Worker } from 'bullmq';
 import type { Logger } from 'pino';
@@ -6,6 +7,7 @@ import type { Grader } from './grader.js';
 import { createProcessor, ShutdownAbort, type JobOutcome } from './processor.js';
 import { startLmsLoops } from './lms.js';
 import { startReconciler } from './reconciler.js';
+import { sweepOrphanWorkFolders } from './sweep.js';
 
 export interface RunningWorker {
   /** finishes the running gradings (or, after the grace period, aborts and releases them), then closes */
@@ -20,6 +22,8 @@ export async function runWorker(opts: { config: WorkerConfig; grader: Grader; lo
     await ensureDatabase(config.databaseUrl);
     await migrate({ databaseUrl: config.databaseUrl, log: (m) => logger.info(m) });
   }
+  const swept = await sweepOrphanWorkFolders(tmpdir());
+  if (swept.length > 0) logger.info({ swept }, 'removed work folders of dead workers');
   const db = createDb({ databaseUrl: config.databaseUrl, poolMax: Math.max(4, config.concurrency + 2) });
   const redis = createRedis(config.redisUrl);
   const queue = createGradingQueue(redis, config.queuePrefix);

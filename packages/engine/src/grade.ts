@@ -32,7 +32,8 @@ export async function gradeSubmission(opts: GradeOptions): Promise<GradeResult> 
   const started = Date.now();
   const progress = opts.onProgress ?? (() => {});
   const { exercise, config } = opts;
-  const workDir = await mkdtemp(join(tmpdir(), 'kgrader-run-'));
+  // the pid lets a later worker remove the folder if this process is killed mid-grading
+  const workDir = await mkdtemp(join(tmpdir(), `kgrader-run-${process.pid}-`));
   const seconds = (since: number) => round((Date.now() - since) / 1000);
   const emptyBuild = { ok: false, log: '', diagnostics: [] };
   const errorResult = (why: string): GradeResult => ({
