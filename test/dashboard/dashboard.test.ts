@@ -13,12 +13,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { buildApp, engineCatalog, EventHub, issueToken, type ApiConfig, type ApiDeps } from '@kgrader/api';
+import { buildApp, engineCatalog, EventHub, hashToken, issueToken, type ApiConfig, type ApiDeps } from '@kgrader/api';
 import { createDb, createGradingQueue, createRedis, migrate, type Db } from '@kgrader/db';
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 import pg from 'pg';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { randomBytes } from 'node:crypto';
 
 const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 const SHOTS = join(REPO, 'test-results', 'screenshots');
@@ -257,6 +258,8 @@ describe('dashboard end to end', { concurrency: 1 }, () => {
     await page.getByRole('link', { name: /Operating systems: kernel drivers/ }).click();
     await page.getByRole('link', { name: 'New assignment' }).click();
     await page.getByRole('heading', { name: 'New assignment' }).waitFor();
+    // the exercise list arrives after the form: until then the field is a plain text input
+    await page.locator('select#a-exercise').waitFor();
     await page.getByLabel('Exercise').selectOption('msgbuf');
     await page.getByLabel('Title').fill('Lab 3: msgbuf character device');
     await page.getByLabel('Maximum points').fill('100');
@@ -444,6 +447,25 @@ describe('dashboard end to end', { concurrency: 1 }, () => {
     // nor can they reach the instructor's statistics
     await page.goto(`${ctx.baseUrl}/app/assignments/${assignmentId}/stats`);
     await page.getByTestId('forbidden').waitFor();
+    await context.close();
+  });
+  it("an LTI launch's one-time code signs the student in on the assignment, once", async () => {
+    // what POST /lti/launch leaves behind (the launch itself is tested in test/service/lms-lti)
+    const student = await ctx.db.user.findUniqueOrThrow({ where: { email: 'kim@uni.test' } });
+    const code = randomBytes(32).toString('base64url');
+    await ctx.db.ltiSessionHandoff.create({
+      data: { codeHash: hashToken(code), userId: student.id, courseId, assignmentId, expiresAt: new Date(Date.now() + 120_000) },
+    });
+    const { context, page } = await newPage();
+    await page.goto(`${ctx.baseUrl}/app/assignments/${assignmentId}#lti_session=${code}`);
+    await page.getByRole('heading', { name: 'Submit your driver' }).waitFor();
+    assert.equal(new URL(page.url()).hash, '', 'the code leaves the address bar at once');
+    assert.match((await page.getByRole('banner').textContent()) ?? '', /Kim Student/);
+    // the code is spent: a second landing with it does not sign in
+    const second = await newPage();
+    await second.page.goto(`${ctx.baseUrl}/app/assignments/${assignmentId}#lti_session=${code}`);
+    await second.page.getByText(/already used or expired/).waitFor();
+    await second.context.close();
     await context.close();
   });
 });
