@@ -14,17 +14,15 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { buildApp, engineCatalog, EventHub, hashToken, issueToken, type ApiConfig, type ApiDeps } from '@kgrader/api';
-import { createDb, createGradingQueue, createRedis, migrate, type Db } from '@kgrader/db';
+import { createDb, createGradingQueue, createRedis, type Db } from '@kgrader/db';
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
-import pg from 'pg';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { randomBytes } from 'node:crypto';
+import { dropDatabase, freshDatabase, REDIS_URL, wipePrefix } from '../service/helpers.js';
 
 const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 const SHOTS = join(REPO, 'test-results', 'screenshots');
-const PG_BASE = process.env['TEST_PG_URL'] ?? 'postgresql://postgres@127.0.0.1:5432';
-const REDIS_URL = process.env['TEST_REDIS_URL'] ?? 'redis://127.0.0.1:6379';
 const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
 const BUGGY = join(REPO, 'exercises/msgbuf/solutions/buggy-off-by-one-read/msgbuf.c');
 const GRADING_TIMEOUT_MS = 6 * 60_000;
@@ -47,31 +45,8 @@ let courseId = '';
 let assignmentId = '';
 let submissionId = '';
 
-async function freshDatabase(name: string): Promise<string> {
-  const admin = new pg.Client({ connectionString: `${PG_BASE}/postgres` });
-  await admin.connect();
-  try {
-    await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
-    await admin.query(`CREATE DATABASE "${name}"`);
-  } finally {
-    await admin.end();
-  }
-  const url = `${PG_BASE}/${name}`;
-  await migrate({ databaseUrl: url });
-  return url;
-}
-
-async function wipePrefix(redis: Redis, prefix: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 500);
-    cursor = next;
-    if (keys.length) await redis.del(...keys);
-  } while (cursor !== '0');
-}
-
 async function startStack(): Promise<Ctx> {
-  const dbUrl = await freshDatabase('kgrader_test_dashboard');
+  const dbUrl = await freshDatabase('dashboard');
   const prefix = `kgt-dashboard-${process.pid}`;
   const db = createDb({ databaseUrl: dbUrl, poolMax: 5 });
   const redis = createRedis(REDIS_URL);
@@ -100,6 +75,7 @@ async function startStack(): Promise<Ctx> {
       await wipePrefix(redis, prefix);
       redis.disconnect();
       await db.$disconnect();
+      await dropDatabase(dbUrl);
     },
   };
 }
