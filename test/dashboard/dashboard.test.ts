@@ -8,18 +8,16 @@
 // Screenshots of the main views go to test-results/screenshots/ (gitignored).
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { buildApp, engineCatalog, EventHub, hashToken, issueToken, type ApiConfig, type ApiDeps } from '@kgrader/api';
-import { createDb, createGradingQueue, createRedis, type Db } from '@kgrader/db';
-import type { FastifyInstance } from 'fastify';
-import type { Redis } from 'ioredis';
+import { hashToken, issueToken } from '@kgrader/api';
+import type { Db } from '@kgrader/db';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
-import { randomBytes } from 'node:crypto';
-import { dropDatabase, freshDatabase, REDIS_URL, wipePrefix } from '../service/helpers.js';
+import { REDIS_URL, startApi, type TestEnv } from '../service/helpers.js';
 
 const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 const SHOTS = join(REPO, 'test-results', 'screenshots');
@@ -27,16 +25,7 @@ const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
 const BUGGY = join(REPO, 'exercises/msgbuf/solutions/buggy-off-by-one-read/msgbuf.c');
 const GRADING_TIMEOUT_MS = 6 * 60_000;
 
-interface Ctx {
-  db: Db;
-  redis: Redis;
-  app: FastifyInstance;
-  baseUrl: string;
-  prefix: string;
-  dbUrl: string;
-  close: () => Promise<void>;
-}
-let ctx: Ctx;
+let ctx: TestEnv;
 let worker: { stop: () => Promise<void> };
 let browser: Browser;
 let userDataDir: string;
@@ -45,43 +34,8 @@ let courseId = '';
 let assignmentId = '';
 let submissionId = '';
 
-async function startStack(): Promise<Ctx> {
-  const dbUrl = await freshDatabase('dashboard');
-  const prefix = `kgt-dashboard-${process.pid}`;
-  const db = createDb({ databaseUrl: dbUrl, poolMax: 5 });
-  const redis = createRedis(REDIS_URL);
-  await wipePrefix(redis, prefix);
-  const queue = createGradingQueue(redis, prefix);
-  const events = new EventHub(createRedis(REDIS_URL));
-  const config: ApiConfig = { publicUrl: 'http://127.0.0.1', exercisesDir: undefined, retry: { attempts: 3, backoffMs: 1000 }, sseMaxSeconds: 600, logLevel: 'silent' };
-  const deps: ApiDeps = { db, redis, queue, events, catalog: engineCatalog(), config };
-  const app = await buildApp({ deps, logger: false });
-  // once the lead registers the dashboard in app.ts this is already there
-  await app.listen({ port: 0, host: '127.0.0.1' });
-  const addr = app.server.address();
-  const baseUrl = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
-  config.publicUrl = baseUrl;
-  return {
-    db,
-    redis,
-    app,
-    baseUrl,
-    prefix,
-    dbUrl,
-    async close() {
-      await events.close();
-      await app.close();
-      await queue.close();
-      await wipePrefix(redis, prefix);
-      redis.disconnect();
-      await db.$disconnect();
-      await dropDatabase(dbUrl);
-    },
-  };
-}
-
 /** The real worker process, as `npm start` runs it. */
-async function startWorker(c: Ctx): Promise<{ stop: () => Promise<void> }> {
+async function startWorker(c: TestEnv): Promise<{ stop: () => Promise<void> }> {
   const child: ChildProcess = spawn(process.execPath, [join(REPO, 'apps/worker/dist/src/main.js')], {
     env: {
       ...process.env,
@@ -154,7 +108,7 @@ before(async () => {
   const svc = spawnSync('bash', [join(REPO, 'scripts/services.sh')], { stdio: ['ignore', 'ignore', 'inherit'] });
   assert.equal(svc.status, 0, 'PostgreSQL and Redis must be up (scripts/services.sh)');
   mkdirSync(SHOTS, { recursive: true });
-  ctx = await startStack();
+  ctx = await startApi('dashboard', { retry: { attempts: 3, backoffMs: 1000 } });
   await seed(ctx.db);
   worker = await startWorker(ctx);
   userDataDir = mkdtempSync(join(tmpdir(), 'kgrader-chromium-'));
