@@ -5,7 +5,7 @@ import { BuildInfrastructureError, compileModule, type CompiledModule } from '@k
 import { ensureHarness, initScriptPath, planFor } from '@kgrader/harness';
 import { KernelNotBuiltError, locateKernel, type KernelInfo } from '@kgrader/kernel';
 import type { ExerciseSpec, GradeResult, HarnessEvent, Stage } from '@kgrader/schemas';
-import { decideVerdict } from '@kgrader/verdict';
+import { decideVerdict, infrastructureError } from '@kgrader/verdict';
 import { chooseAccelerator, gradingInitramfs, runVm, type VmOutcome } from '@kgrader/vm';
 import { analyzeConsole } from './analyze.js';
 import { chatterFinding, measureChatter } from './chatter.js';
@@ -35,19 +35,8 @@ export async function gradeSubmission(opts: GradeOptions): Promise<GradeResult> 
   // the pid lets a later worker remove the folder if this process is killed mid-grading
   const workDir = await mkdtemp(join(tmpdir(), `kgrader-run-${process.pid}-`));
   const seconds = (since: number) => round((Date.now() - since) / 1000);
-  const emptyBuild = { ok: false, log: '', diagnostics: [] };
-  const errorResult = (why: string): GradeResult => ({
-    verdict: 'error',
-    score: 0,
-    maxScore: exercise.tests.reduce((s, t) => s + t.points, 0),
-    summary: `kgrader could not grade this submission (${why}); it will be retried and does not count against you.`,
-    exercise: exercise.slug,
-    build: emptyBuild,
-    tests: exercise.tests.map((t) => ({ name: t.name, status: 'skip', points: 0, maxPoints: t.points, output: 'not run: infrastructure error' })),
-    findings: [],
-    timings: { build: 0, boot: 0, run: 0, analyze: 0, total: seconds(started) },
-    infrastructureError: why,
-  });
+  const errorResult = (why: string): GradeResult =>
+    infrastructureError(exercise, why, { ok: false, log: '', diagnostics: [] }, { build: 0, boot: 0, run: 0, analyze: 0, total: seconds(started) });
 
   try {
     let kernel: KernelInfo;
@@ -76,9 +65,7 @@ export async function gradeSubmission(opts: GradeOptions): Promise<GradeResult> 
     const buildSeconds = round(compiled.seconds);
     if (!compiled.ok || !compiled.koPath) {
       progress('done', 'build failed');
-      return {
-        ...decideVerdict({ exercise, build, findings: [], moduleName: compiled.module, timings: { build: buildSeconds, boot: 0, run: 0, analyze: 0, total: seconds(started) } }),
-      };
+      return decideVerdict({ exercise, build, findings: [], moduleName: compiled.module, timings: { build: buildSeconds, boot: 0, run: 0, analyze: 0, total: seconds(started) } });
     }
 
     let harness: string;

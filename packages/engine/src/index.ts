@@ -3,7 +3,7 @@ export * from './exercises.js';
 export * from './grade.js';
 export * from './analyze.js';
 export { SubmissionRejected, validateSubmissionFiles, type SubmittedFile } from '@kgrader/builder';
-export { KernelNotBuiltError, ensureKernel, locateKernel } from '@kgrader/kernel';
+export { KernelNotBuiltError, locateKernel } from '@kgrader/kernel';
 export * from './doctor.js';
 export * from './chatter.js';
 export { isSkippedFrame } from '@kgrader/log-parser';

@@ -57,27 +57,7 @@ export async function locateKernel(cacheDir: string): Promise<KernelInfo> {
   return KernelInfo.parse(JSON.parse(manifest));
 }
 
-/** Builds the kernel when it is not cached (minutes); prints the build script's progress lines. */
-export async function ensureKernel(
-  cacheDir: string,
-  onLine: (line: string) => void = () => {},
-): Promise<KernelInfo> {
-  const { spawn } = await import('node:child_process');
-  await new Promise<void>((resolve, reject) => {
-    const child = spawn('bash', [buildKernelScript], {
-      env: { ...minimalEnv(), KGRADER_CACHE_DIR: cacheDir },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    const forward = (chunk: Buffer) => chunk.toString().split('\n').filter(Boolean).forEach(onLine);
-    child.stdout.on('data', forward);
-    child.stderr.on('data', forward);
-    child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve() : reject(new KernelNotBuiltError(`kernel build failed (exit ${code})`))));
-  });
-  return locateKernel(cacheDir);
-}
-
-/** PATH and HOME only: the build script must not depend on the caller's environment. */
+/** A fixed PATH and locale: the build script must not depend on the caller's environment. */
 function minimalEnv(): Record<string, string> {
   return {
     PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',

@@ -32,24 +32,43 @@ export function relevantFindings(findings: readonly Finding[], moduleName: strin
 }
 
 /**
+ * The `error` result: kgrader's own infrastructure failed (retryable, never the student's fault).
+ * Every test is skipped; findings seen so far are kept for the operators.
+ */
+export function infrastructureError(
+  exercise: ExerciseSpec,
+  why: string,
+  build: BuildResult,
+  timings: Timings,
+  findings: Finding[] = [],
+): Omit<GradeResult, 'console' | 'consoleTruncatedBytes'> {
+  return {
+    exercise: exercise.slug,
+    build,
+    timings,
+    maxScore: maxScoreOf(exercise),
+    verdict: 'error',
+    score: 0,
+    summary: `kgrader could not grade this submission (${why}); it will be retried and does not count against you.`,
+    tests: skippedTests(exercise, 'not run: infrastructure error'),
+    findings,
+    infrastructureError: why,
+  };
+}
+
+const maxScoreOf = (exercise: ExerciseSpec) => exercise.tests.reduce((sum, t) => sum + t.points, 0);
+const skippedTests = (exercise: ExerciseSpec, why: string): TestResult[] =>
+  exercise.tests.map((t) => ({ name: t.name, status: 'skip', points: 0, maxPoints: t.points, output: why }));
+
+/**
  * Decides the verdict. `error` only for faults of kgrader's own infrastructure (retryable);
  * everything the driver does, including panics, hangs and floods, is `fail`.
  */
 export function decideVerdict(input: VerdictInput): Omit<GradeResult, 'console' | 'consoleTruncatedBytes'> {
   const { exercise, build, vm, timings } = input;
-  const maxScore = exercise.tests.reduce((sum, t) => sum + t.points, 0);
-  const base = { exercise: exercise.slug, build, timings, maxScore };
-  const allSkipped = (why: string): TestResult[] =>
-    exercise.tests.map((t) => ({ name: t.name, status: 'skip', points: 0, maxPoints: t.points, output: why }));
-  const infrastructure = (why: string, findings: Finding[] = []) => ({
-    ...base,
-    verdict: 'error' as const,
-    score: 0,
-    summary: `kgrader could not grade this submission (${why}); it will be retried and does not count against you.`,
-    tests: allSkipped('not run: infrastructure error'),
-    findings,
-    infrastructureError: why,
-  });
+  const base = { exercise: exercise.slug, build, timings, maxScore: maxScoreOf(exercise) };
+  const allSkipped = (why: string) => skippedTests(exercise, why);
+  const infrastructure = (why: string, findings: Finding[] = []) => infrastructureError(exercise, why, build, timings, findings);
 
   if (!build.ok) {
     const errors = build.diagnostics.filter((d) => d.severity === 'error');

@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { ExerciseSpec, GradeResult, type BuildResult, type Finding, type HarnessEvent, type TestStatus } from '@kgrader/schemas';
-import { decideVerdict, relevantFindings, type VerdictInput, type VmSummary } from '../src/index.js';
+import { decideVerdict, infrastructureError, relevantFindings, type VerdictInput, type VmSummary } from '../src/index.js';
 
 const exercise = ExerciseSpec.parse({
   slug: 'msgbuf',
@@ -389,5 +389,18 @@ describe('relevantFindings', () => {
     const out = relevantFindings(input, 'msgbuf');
     assert.notEqual(out, input);
     assert.equal(input.length, 2);
+  });
+});
+
+describe('infrastructureError', () => {
+  it('skips every test, scores nothing, keeps the reason and says it does not count', () => {
+    const r = infrastructureError(exercise, 'grading kernel not built', { ok: false, log: '', diagnostics: [] }, { build: 0, boot: 0, run: 0, analyze: 0, total: 1 });
+    GradeResult.parse(r);
+    assert.equal(r.verdict, 'error');
+    assert.equal(r.score, 0);
+    assert.equal(r.maxScore, exercise.tests.reduce((s, t) => s + t.points, 0));
+    assert.ok(r.tests.every((t) => t.status === 'skip' && t.output === 'not run: infrastructure error'));
+    assert.equal(r.infrastructureError, 'grading kernel not built');
+    assert.match(r.summary, /\(grading kernel not built\); it will be retried and does not count against you\.$/);
   });
 });
