@@ -45,7 +45,7 @@ export async function symbolizeFindings(findings: readonly Finding[], module: St
       ? await Promise.all(finding.stacks.map(async (s) => ({ label: s.label, frames: await resolver.frames(s.frames) })))
       : undefined;
     let title = finding.title;
-    for (const frame of [...finding.frames]) {
+    for (const frame of finding.frames) {
       const resolved = resolver.renamed.get(frame.function);
       if (resolved) title = title.split(frame.function).join(resolved);
     }
