@@ -1,16 +1,31 @@
 #!/usr/bin/env bash
-# Builds (once) and caches kgrader's grading kernel from Debian's linux-source-6.1.
+# Builds (once) and caches one flavor of kgrader's grading kernel from Debian's linux-source-6.1.
 #
-# Cache layout: $KGRADER_CACHE_DIR/kernel/<source-version>-<config-hash>/
+# Flavors: kasan (default: KASAN, kmemleak, UBSAN) and kcsan (data races). Each is
+# config/base.config + config/<flavor>.config merged onto tinyconfig, with patches/*.patch applied.
+#
+# Cache layout: $KGRADER_CACHE_DIR/kernel/<source-version>-<flavor>-<config hash>/
 #   linux/            the configured, built kernel tree (student modules build against it)
-#   linux/arch/x86/boot/bzImage
+#   linux/arch/x86/boot/bzImage, linux/vmlinux (PVH direct boot)
 #   kernel.json       manifest written last: its presence means the build is complete
 #
-# Usage: build-kernel.sh [--print-dir]   (--print-dir: only print the cache dir it would use)
+# Usage: build-kernel.sh [--flavor kasan|kcsan] [--print-dir]
+#   --print-dir: only print the cache dir it would use
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
-fragment="$here/config/grading.config"
+flavor=kasan
+print_dir=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --flavor) flavor=${2:?--flavor needs a value}; shift 2 ;;
+    --print-dir) print_dir=1; shift ;;
+    *) echo "build-kernel: unknown argument $1" >&2; exit 2 ;;
+  esac
+done
+base="$here/config/base.config"
+fragment="$here/config/$flavor.config"
+[ -f "$fragment" ] || { echo "build-kernel: unknown flavor $flavor (no $fragment)" >&2; exit 2; }
 tarball=/usr/src/linux-source-6.1.tar.xz
 cache_root=${KGRADER_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/kgrader}
 
@@ -18,14 +33,15 @@ if ! src_version=$(dpkg-query -W -f='${Version}' linux-source-6.1 2>/dev/null) |
   echo "build-kernel: Debian package linux-source-6.1 is not installed (run: npm run setup)" >&2
   exit 3
 fi
-# The key covers what changes the produced kernel: the source version, the fragment and the recipe
-# below. Bump recipe when the build steps change in a way that changes the kernel.
-recipe=1
-config_hash=$( { echo "recipe=$recipe"; cat "$fragment"; } | sha256sum | cut -c1-16)
-key="${src_version}-${config_hash}"
+# The key covers what changes the produced kernel: the source version, the fragments, the patches
+# and the recipe below. Bump recipe when the build steps change in a way that changes the kernel.
+recipe=2
+patches=("$here"/patches/*.patch)
+config_hash=$( { echo "recipe=$recipe"; cat "$base" "$fragment" "${patches[@]}"; } | sha256sum | cut -c1-16)
+key="${src_version}-${flavor}-${config_hash}"
 dir="$cache_root/kernel/$key"
 
-if [ "${1:-}" = "--print-dir" ]; then echo "$dir"; exit 0; fi
+if [ "$print_dir" = 1 ]; then echo "$dir"; exit 0; fi
 
 mkdir -p "$cache_root/kernel"
 exec 9>"$cache_root/kernel/.build.lock"
@@ -43,10 +59,14 @@ echo "build-kernel: extracting $tarball"
 tar -C "$dir" -xf "$tarball"
 mv "$dir/linux-source-6.1" "$dir/linux"
 cd "$dir/linux"
+for p in "${patches[@]}"; do
+  echo "build-kernel: applying $(basename "$p")"
+  patch -s -p1 <"$p"
+done
 
-echo "build-kernel: configuring (tinyconfig + $fragment)"
+echo "build-kernel: configuring $flavor (tinyconfig + base.config + $flavor.config)"
 make -s ARCH=x86_64 tinyconfig >/dev/null
-./scripts/kconfig/merge_config.sh -m .config "$fragment" >/dev/null
+./scripts/kconfig/merge_config.sh -m .config "$base" "$fragment" >/dev/null
 make -s ARCH=x86_64 olddefconfig >/dev/null
 
 missing=0
@@ -56,7 +76,7 @@ while IFS= read -r line; do
     echo "build-kernel: required option lost by olddefconfig: $line (got: $(grep "^${line%%=*}=" .config || echo unset))" >&2
     missing=1
   fi
-done <"$fragment"
+done < <(cat "$base" "$fragment")
 [ "$missing" = 0 ] || exit 1
 
 jobs=$(nproc)
@@ -72,11 +92,13 @@ seconds=$(( $(date +%s) - start ))
 cat >"$dir/kernel.json" <<JSON
 {
   "key": "$key",
+  "flavor": "$flavor",
   "sourceVersion": "$src_version",
   "configHash": "$config_hash",
   "kernelRelease": "$kernel_release",
   "tree": "$dir/linux",
   "bzImage": "$dir/linux/arch/x86/boot/bzImage",
+  "vmlinux": "$dir/linux/vmlinux",
   "buildSeconds": $seconds
 }
 JSON
