@@ -30,7 +30,9 @@ usage:
       check the kernel, QEMU, sandbox, harness and accelerator (exit 3 when one is missing)
 
 environment: KGRADER_CACHE_DIR (default ~/.cache/kgrader), KGRADER_ACCEL=auto|kvm|tcg,
-KGRADER_KEEP_WORKDIR=1 (keep build tree, initramfs and console log), KGRADER_EXERCISES_DIR`;
+KGRADER_KEEP_WORKDIR=1 (keep the build tree), KGRADER_EXERCISES_DIR, KGRADER_ATTEMPTS (gradings
+tried when kgrader itself fails, default 2), KGRADER_SNAPSHOTS=0 (boot every VM instead of
+restoring the saved booted one)`;
 
 class UsageError extends Error {}
 
@@ -45,7 +47,7 @@ export async function main(argv: string[], rawEnv: NodeJS.ProcessEnv): Promise<n
     ...defaultEngineConfig(cacheDirOf(env)),
     accel: env.KGRADER_ACCEL,
     keepWorkDir: env.KGRADER_KEEP_WORKDIR === '1',
-    vmAttempts: env.KGRADER_VM_ATTEMPTS,
+    vmSnapshots: env.KGRADER_SNAPSHOTS === '1',
     ...(env.KGRADER_EXERCISES_DIR ? { exercisesDir: env.KGRADER_EXERCISES_DIR } : {}),
   };
   const style = styles(Boolean(process.stdout.isTTY) && !env.NO_COLOR);
@@ -53,7 +55,7 @@ export async function main(argv: string[], rawEnv: NodeJS.ProcessEnv): Promise<n
     const [command, ...rest] = argv;
     switch (command) {
       case 'grade':
-        return await grade(rest, config, style);
+        return await grade(rest, config, style, env.KGRADER_ATTEMPTS);
       case 'analyze':
         return await analyze(rest, style);
       case 'exercises':
@@ -89,7 +91,7 @@ function parseOrUsage<T>(parse: () => T): T {
   }
 }
 
-async function grade(argv: string[], config: EngineConfig, style: ReturnType<typeof styles>): Promise<number> {
+async function grade(argv: string[], config: EngineConfig, style: ReturnType<typeof styles>, attempts: number): Promise<number> {
   const { values, positionals } = parseOrUsage(() =>
     parseArgs({
       args: argv,
@@ -110,15 +112,22 @@ async function grade(argv: string[], config: EngineConfig, style: ReturnType<typ
   const sourceDir = positionals[0]!;
   const json = values.json === true;
   const started = Date.now();
-  const result = await gradeSubmission({
-    exercise,
-    sourceDir,
-    config,
-    ...(timeoutSeconds ? { timeoutSeconds } : {}),
-    onProgress: json
-      ? undefined
-      : (stage, message) => process.stderr.write(style.dim(`[${((Date.now() - started) / 1000).toFixed(1).padStart(5)}s] ${stage.padEnd(9)} ${message}\n`)),
-  });
+  const say = (message: string) => process.stderr.write(style.dim(`[${((Date.now() - started) / 1000).toFixed(1).padStart(5)}s] ${message}\n`));
+  // the engine tries once; kgrader's own failures (verdict error) are retried here, and only here
+  let result = await gradeOnce();
+  for (let attempt = 2; attempt <= attempts && result.verdict === 'error'; attempt++) {
+    if (!json) say(`kgrader could not grade (${result.infrastructureError}); attempt ${attempt} of ${attempts}`);
+    result = await gradeOnce();
+  }
+  function gradeOnce() {
+    return gradeSubmission({
+      exercise,
+      sourceDir,
+      config,
+      ...(timeoutSeconds ? { timeoutSeconds } : {}),
+      onProgress: json ? undefined : (stage, message) => say(`${stage.padEnd(9)} ${message}`),
+    });
+  }
   if (json) {
     const { console: _console, ...rest } = result;
     process.stdout.write(`${JSON.stringify(rest)}\n`);

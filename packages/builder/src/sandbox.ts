@@ -3,6 +3,7 @@ import { access, copyFile, mkdir, readdir, readFile, stat, writeFile } from 'nod
 import { join } from 'node:path';
 import type { BuildResult, ExerciseSpec } from '@kgrader/schemas';
 import { cleanBuildLog, parseDiagnostics } from './diagnostics.js';
+import { readInspection, type ModuleInspection } from './inspect.js';
 import { inferModuleName, kbuildFor, type KbuildLayout } from './kbuild.js';
 import { SubmissionRejected, validateSubmissionFiles } from './submission.js';
 
@@ -29,8 +30,12 @@ export interface CompileOptions {
 
 export interface CompiledModule extends BuildResult {
   module: string;
-  /** the built module, when ok */
+  /** the built module, when ok (with debug info: the symbolizer reads it) */
   koPath?: string;
+  /** the same module without debug info: what is sent into the VM */
+  vmKoPath?: string;
+  /** what the sandbox read off the built module for the policy check, when ok */
+  inspection?: ModuleInspection;
   layout: KbuildLayout;
   /** submitted file name -> text, for showing source lines next to findings */
   sources: Record<string, string>;
@@ -83,7 +88,7 @@ export async function compileModule(opts: CompileOptions): Promise<CompiledModul
     throw new BuildInfrastructureError('bubblewrap (bwrap) is not installed: run npm run setup');
   }
   const timeoutMs = opts.exercise.limits.buildTimeoutSeconds * 1000;
-  const run = await runSandboxed(sandboxArgs(opts, timeoutMs), timeoutMs, opts.maxLogBytes ?? 256 * 1024, opts.signal);
+  const run = await runSandboxed(sandboxArgs(opts, timeoutMs, buildScript(opts.kernelTree, opts.buildDir, module)), timeoutMs, opts.maxLogBytes ?? 256 * 1024, opts.signal);
   if (run.spawnError) throw new BuildInfrastructureError(`cannot start the build sandbox: ${run.spawnError}`);
 
   const submittedNameOf = Object.fromEntries(Object.entries(layout.buildNames).map(([s, b]) => [b, s]));
@@ -94,7 +99,9 @@ export async function compileModule(opts: CompileOptions): Promise<CompiledModul
     throw new BuildInfrastructureError(`the build sandbox failed: ${run.output.slice(0, 500)}`);
   }
   const koPath = join(opts.buildDir, `${module}.ko`);
+  const vmKoPath = join(opts.buildDir, INSPECTION_DIR, `${module}.vm.ko`);
   let ok = run.exitCode === 0 && !run.timedOut;
+  let inspection: ModuleInspection | undefined;
   if (ok) {
     try {
       await access(koPath);
@@ -103,30 +110,64 @@ export async function compileModule(opts: CompileOptions): Promise<CompiledModul
       log += `\n[kgrader: the build finished but produced no ${module}.ko]\n`;
     }
   }
+  if (ok) {
+    try {
+      inspection = await readInspection(join(opts.buildDir, INSPECTION_DIR), opts.buildDir, submittedNameOf);
+      await access(vmKoPath);
+    } catch (err) {
+      throw new BuildInfrastructureError(`the build sandbox did not inspect the module: ${(err as Error).message}`);
+    }
+  }
   return {
     ok,
     log,
     diagnostics: parseDiagnostics(log),
     module,
-    ...(ok ? { koPath } : {}),
+    ...(ok ? { koPath, vmKoPath, inspection } : {}),
     layout,
     sources,
     seconds: (Date.now() - started) / 1000,
   };
 }
 
-function sandboxArgs(opts: CompileOptions, timeoutMs: number): string[] {
+/** Where the sandbox leaves what it read off the built module (inside the build folder). */
+const INSPECTION_DIR = '.kgrader';
+
+/**
+ * The build, then, still inside the sandbox (the tools parse compiler output built from
+ * untrusted source), the inspection the policy check reads: the module without debug info for
+ * the VM, its undefined symbols, and its disassembly with source lines and relocations.
+ */
+function buildScript(kernelTree: string, buildDir: string, module: string): string[] {
+  const ko = `${module}.ko`;
+  const out = INSPECTION_DIR;
+  return [
+    'sh', '-c',
+    [
+      `make -C '${kernelTree}' M='${buildDir}' -j1 modules || exit $?`,
+      `mkdir -p ${out}`,
+      `objcopy --strip-debug ${ko} ${out}/${module}.vm.ko || exit 90`,
+      `nm --undefined-only --format=posix ${ko} > ${out}/undefined.txt || exit 91`,
+      `objdump --disassemble --reloc --line-numbers --no-show-raw-insn --wide ${ko} > ${out}/disasm.txt || exit 92`,
+    ].join('\n'),
+  ];
+}
+
+function sandboxArgs(opts: CompileOptions, timeoutMs: number, command: string[]): string[] {
   const cpuSeconds = Math.ceil(timeoutMs / 1000);
   return [
     '--unshare-all',
     '--die-with-parent',
     '--new-session',
     '--cap-drop', 'ALL',
-    // mounts first: a later --tmpfs /tmp would hide a build folder under /tmp
-    '--proc', '/proc',
+    // mounts first: a later --tmpfs /tmp would hide a build folder under /tmp.
+    // No /proc at all: the host's /proc/cmdline, /proc/version... must not reach the build log,
+    // and make and gcc do not need it.
     '--dev', '/dev',
     '--tmpfs', '/tmp',
     '--ro-bind', '/usr', '/usr',
+    // site-local programs and secrets have no business in a compiler sandbox
+    '--tmpfs', '/usr/local',
     '--symlink', 'usr/bin', '/bin',
     '--symlink', 'usr/sbin', '/sbin',
     '--symlink', 'usr/lib', '/lib',
@@ -146,7 +187,7 @@ function sandboxArgs(opts: CompileOptions, timeoutMs: number): string[] {
     `--cpu=${cpuSeconds}`,
     `--fsize=${64 * 1024 ** 2}`,
     '--',
-    'make', '-C', opts.kernelTree, `M=${opts.buildDir}`, '-j1', 'modules',
+    ...command,
   ];
 }
 
@@ -160,7 +201,10 @@ interface SandboxRun {
 
 function runSandboxed(args: string[], timeoutMs: number, maxBytes: number, signal?: AbortSignal): Promise<SandboxRun> {
   return new Promise((resolve) => {
-    const child = spawn('bwrap', args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    // bwrap itself starts with an empty environment: with a PID namespace it is PID 1 of the
+    // sandbox, and its /proc/1/environ would otherwise hold the worker's (database URL...).
+    // --clearenv only clears the environment of bwrap's child.
+    const child = spawn('/usr/bin/bwrap', args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true, env: {} });
     const chunks: Buffer[] = [];
     let size = 0;
     let truncated = false;

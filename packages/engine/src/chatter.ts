@@ -12,16 +12,20 @@ export interface Chatter {
 /**
  * Measures how much the console printed after the module started loading, kernel reports
  * aside (they are findings already) and counting bytes dropped from the middle of a capped
- * console. Pure.
+ * console. The harness's own marker lines are exempt by line number (the ones that carried
+ * this grading's nonce), never by their text: a module printing `kgrader: ...` is chatter. Pure.
  */
-export function measureChatter(console: string, fromLine: number, findings: readonly Finding[], droppedBytes: number): Chatter {
+export function measureChatter(console: string, fromLine: number, findings: readonly Finding[], droppedBytes: number, markerLines: ReadonlySet<number> = new Set()): Chatter {
   const reportLines = new Set<string>();
   for (const f of findings) for (const line of f.raw.split('\n')) reportLines.add(line.trim());
   const counts = new Map<string, number>();
   let bytes = droppedBytes;
-  for (const rawLine of console.split('\n').slice(fromLine)) {
+  const lines = console.split('\n');
+  for (let i = fromLine; i < lines.length; i++) {
+    const rawLine = lines[i]!;
+    if (markerLines.has(i)) continue;
     const text = stripLinePrefix(rawLine.replace(/\r$/, '')).trim();
-    if (text === '' || text.startsWith('kgrader') || text.includes('kgrader: ') || reportLines.has(text)) continue;
+    if (text === '' || reportLines.has(text)) continue;
     bytes += Buffer.byteLength(rawLine) + 1;
     const shape = text.replace(/\d+/g, 'N').slice(0, 200);
     counts.set(shape, (counts.get(shape) ?? 0) + 1);

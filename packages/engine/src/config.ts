@@ -14,8 +14,11 @@ export interface EngineConfig {
   busybox: string;
   vmMemoryMiB: number;
   vmCpus: number;
-  /** VM boots per grading when kgrader's infrastructure fails (a spurious early report, a boot hang) */
-  vmAttempts: number;
+  /**
+   * restore each grading VM from a saved, booted state (created on first use, per kernel,
+   * harness and VM settings) instead of booting it; a failed restore falls back to a boot
+   */
+  vmSnapshots: boolean;
   /** keep the per-run work folder (build tree, initramfs, logs) for debugging */
   keepWorkDir: boolean;
 }
@@ -28,7 +31,7 @@ export function defaultEngineConfig(cacheDir: string): EngineConfig {
     busybox: '/bin/busybox',
     vmMemoryMiB: 512,
     vmCpus: 2,
-    vmAttempts: 2,
+    vmSnapshots: true,
     keepWorkDir: false,
   };
 }

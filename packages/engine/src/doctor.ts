@@ -1,9 +1,9 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { ensureHarness } from '@kgrader/harness';
-import { locateKernel } from '@kgrader/kernel';
-import { chooseAccelerator } from '@kgrader/vm';
+import { locateKernel, type KernelInfo } from '@kgrader/kernel';
 import type { EngineConfig } from './config.js';
+import { gradingImage } from './vm-image.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -23,10 +23,9 @@ export async function doctor(config: EngineConfig): Promise<DoctorCheck[]> {
       checks.push({ name, ok: false, detail: (err as Error).message.split('\n')[0] ?? String(err) });
     }
   };
-  let bzImage: string | undefined;
+  let kernel: KernelInfo | undefined;
   await check('grading kernel', async () => {
-    const kernel = await locateKernel(config.cacheDir);
-    bzImage = kernel.bzImage;
+    kernel = await locateKernel(config.cacheDir);
     return `Linux ${kernel.kernelRelease} (${kernel.key})`;
   });
   await check('qemu', async () => (await execFileAsync('qemu-system-x86_64', ['--version'])).stdout.split('\n')[0]!);
@@ -41,8 +40,8 @@ export async function doctor(config: EngineConfig): Promise<DoctorCheck[]> {
   });
   await check('harness', async () => ensureHarness(config.cacheDir));
   await check('accelerator', async () => {
-    if (!bzImage) throw new Error('needs the kernel');
-    const accel = await chooseAccelerator({ choice: config.accel, bzImage, busybox: config.busybox, cacheDir: config.cacheDir });
+    if (!kernel) throw new Error('needs the kernel');
+    const { accel } = await gradingImage(config, kernel);
     return accel === 'kvm' ? 'KVM' : 'TCG (software emulation; KVM absent or not usable)';
   });
   return checks;

@@ -1,15 +1,16 @@
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BuildInfrastructureError, compileModule, type CompiledModule } from '@kgrader/builder';
-import { ensureHarness, initScriptPath, planFor } from '@kgrader/harness';
+import { BuildInfrastructureError, checkModulePolicy, compileModule, type CompiledModule } from '@kgrader/builder';
+import { planFor } from '@kgrader/harness';
 import { KernelNotBuiltError, locateKernel, type KernelInfo } from '@kgrader/kernel';
+import { parseConsoleLog } from '@kgrader/log-parser';
 import type { ExerciseSpec, GradeResult, HarnessEvent, Stage } from '@kgrader/schemas';
 import { decideVerdict, infrastructureError } from '@kgrader/verdict';
-import { chooseAccelerator, gradingInitramfs, runVm, type VmOutcome } from '@kgrader/vm';
-import { analyzeConsole } from './analyze.js';
-import { chatterFinding, measureChatter } from './chatter.js';
+import { launchVm, newGradingSecrets, ResultChannelVerifier, type LaunchedVm, type VmOutcome } from '@kgrader/vm';
+import { analyzeRun } from './run-analysis.js';
 import type { EngineConfig } from './config.js';
+import { gradingImage } from './vm-image.js';
 
 export interface GradeOptions {
   exercise: ExerciseSpec;
@@ -23,10 +24,13 @@ export interface GradeOptions {
 }
 
 /**
- * Grades one submission: compile in a sandbox, boot the grading kernel with the module and the
- * harness, run the exercise's tests, analyze the console, decide. Throws SubmissionRejected for
- * a submission that cannot be graded at all (bad names, sizes); every other outcome, including
- * kgrader's own failures (`verdict: 'error'`), is a result.
+ * Grades one submission: compile in a sandbox and check the module against the exercise's
+ * policy, start the grading VM (restored from its saved booted state, or booted), hand the
+ * harness its plan, the module and this grading's secrets over the control port, run the
+ * tests, analyze, decide. One attempt: retrying belongs to the caller (the worker's queue, the
+ * CLI). Throws SubmissionRejected for a submission that cannot be graded at all (bad names,
+ * sizes); every other outcome, including kgrader's own failures (`verdict: 'error'`), is a
+ * result.
  */
 export async function gradeSubmission(opts: GradeOptions): Promise<GradeResult> {
   const started = Date.now();
@@ -35,8 +39,8 @@ export async function gradeSubmission(opts: GradeOptions): Promise<GradeResult> 
   // the pid lets a later worker remove the folder if this process is killed mid-grading
   const workDir = await mkdtemp(join(tmpdir(), `kgrader-run-${process.pid}-`));
   const seconds = (since: number) => round((Date.now() - since) / 1000);
-  const errorResult = (why: string): GradeResult =>
-    infrastructureError(exercise, why, { ok: false, log: '', diagnostics: [] }, { build: 0, boot: 0, run: 0, analyze: 0, total: seconds(started) });
+  const errorResult = (why: string, buildSeconds = 0): GradeResult =>
+    infrastructureError(exercise, why, { ok: false, log: '', diagnostics: [] }, { build: buildSeconds, boot: 0, run: 0, analyze: 0, total: seconds(started) });
 
   try {
     let kernel: KernelInfo;
@@ -63,92 +67,96 @@ export async function gradeSubmission(opts: GradeOptions): Promise<GradeResult> 
     }
     const build = { ok: compiled.ok, log: compiled.log, diagnostics: compiled.diagnostics };
     const buildSeconds = round(compiled.seconds);
-    if (!compiled.ok || !compiled.koPath) {
+    const buildOnly = (policyFindings: GradeResult['findings'] = []) =>
+      decideVerdict({ exercise, build, policyFindings, findings: [], moduleName: compiled.module, timings: { build: buildSeconds, boot: 0, run: 0, analyze: 0, total: seconds(started) } });
+    if (!compiled.ok || !compiled.koPath || !compiled.vmKoPath || !compiled.inspection) {
       progress('done', 'build failed');
-      return decideVerdict({ exercise, build, findings: [], moduleName: compiled.module, timings: { build: buildSeconds, boot: 0, run: 0, analyze: 0, total: seconds(started) } });
+      return buildOnly();
+    }
+    const policyFindings = checkModulePolicy(compiled.inspection, exercise.policy);
+    if (policyFindings.length > 0) {
+      progress('done', 'the module uses what the exercise does not allow');
+      return buildOnly(policyFindings);
     }
 
-    let harness: string;
-    let accel: Awaited<ReturnType<typeof chooseAccelerator>>;
+    let vm: LaunchedVm;
     try {
-      harness = await ensureHarness(config.cacheDir);
-      accel = await chooseAccelerator({ choice: config.accel, bzImage: kernel.bzImage, busybox: config.busybox, cacheDir: config.cacheDir });
-    } catch (err) {
-      return errorResult(`cannot prepare the VM: ${(err as Error).message}`);
-    }
-    const modulePath = `/${compiled.module}.ko`;
-    const initrd = join(workDir, 'initramfs.cpio.gz');
-    await writeFile(
-      initrd,
-      gradingInitramfs({
-        init: await readFile(initScriptPath, 'utf8'),
-        busybox: await readFile(config.busybox),
-        harness: await readFile(harness),
-        plan: planFor(exercise, { path: modulePath, name: compiled.module }),
-        modules: { [modulePath]: await readFile(compiled.koPath) },
-      }),
-    );
-
-    const timeoutSeconds = opts.timeoutSeconds ?? exercise.limits.vmTimeoutSeconds;
-    let result: GradeResult | undefined;
-    for (let attempt = 1; attempt <= config.vmAttempts; attempt++) {
-      progress('booting', `booting the grading kernel (${accel === 'kvm' ? 'KVM' : 'TCG emulation'}, ${config.vmCpus} CPUs)${attempt > 1 ? `, attempt ${attempt}` : ''}`);
-      const vm = await runVm({
-        bzImage: kernel.bzImage,
-        initrd,
-        resultsPath: join(workDir, `results-${attempt}.jsonl`),
-        accel,
-        cpus: config.vmCpus,
-        memoryMiB: config.vmMemoryMiB,
-        timeoutSeconds,
+      const image = await gradingImage(config, kernel);
+      progress('booting', `starting the grading VM (${image.accel === 'kvm' ? 'KVM' : 'TCG emulation'}, ${image.cpus} CPUs)`);
+      vm = await launchVm({
+        image,
+        workDir,
         consoleKillBytes: exercise.limits.consoleBytes,
         consoleHeadBytes: Math.floor(exercise.limits.consoleBytes / 8),
         consoleTailBytes: Math.floor(exercise.limits.consoleBytes / 8),
+        ...(config.vmSnapshots ? { snapshotDir: join(config.cacheDir, 'snapshots') } : {}),
+        bootProblem: (console) => parseConsoleLog(console).findings[0]?.title,
+        bootTimeoutSeconds: 120,
+      });
+    } catch (err) {
+      return errorResult(`cannot start the grading VM: ${(err as Error).message}`, buildSeconds);
+    }
+    if (vm.restoreFailure) progress('booting', `restoring the saved VM failed (${vm.restoreFailure}); booted instead`);
+    progress('running', `kernel up with ${vm.ready.cpus} CPUs (${vm.restored ? 'restored' : 'booted'} in ${vm.bootSeconds.toFixed(1)}s)`);
+
+    const secrets = newGradingSecrets();
+    const modulePath = `/${compiled.module}.ko`;
+    const timeoutSeconds = opts.timeoutSeconds ?? exercise.limits.vmTimeoutSeconds;
+    let outcome: VmOutcome;
+    try {
+      vm.session.sendWork({ ...secrets, plan: planFor(exercise, { path: modulePath, name: compiled.module }), module: await readFile(compiled.vmKoPath) });
+      const testTimeout = new Map(exercise.tests.map((t) => [t.name, t.timeoutSeconds]));
+      outcome = await vm.session.run({
+        verifier: new ResultChannelVerifier(secrets.key, exercise.tests.map((t) => t.name)),
+        timeoutSeconds: timeoutSeconds + vm.bootSeconds,
+        // the harness's own watchdog ends a hung test after its timeout (and kills it within
+        // seconds); a VM silent well past that has stopped working
+        testDeadlineSeconds: (name) => (testTimeout.get(name) ?? 20) + 30,
         onEvent: (event) => reportEvent(event, progress),
         ...(opts.signal ? { signal: opts.signal } : {}),
       });
-      if (vm.aborted) throw new Error('grading aborted');
-      progress('analyzing', 'reading the kernel log');
-      const analyzeStarted = Date.now();
-      const analysis = await analyzeConsole(vm.console, {
-        loadTestName: exercise.tests[0]!.name,
-        module: {
-          name: compiled.module,
-          koPath: compiled.koPath,
-          sections: moduleSections(vm.events),
-          submittedNameOf: Object.fromEntries(Object.entries(compiled.layout.buildNames).map(([s, b]) => [b, s])),
-          sources: compiled.sources,
-        },
-      });
-      const flood =
-        analysis.loadStartLine === undefined
-          ? undefined
-          : chatterFinding(measureChatter(vm.console, analysis.loadStartLine, analysis.findings, vm.consoleDroppedBytes), exercise.limits.chatterBytes, analysis.loadStartLine);
-      if (flood) analysis.findings.push(flood);
-      const verdict = decideVerdict({
-        exercise,
-        build,
-        vm: {
-          events: vm.events,
-          timedOut: vm.timedOut,
-          flooded: vm.flooded,
-          ...(vm.startError ? { startError: vm.startError } : {}),
-          consoleBytes: vm.consoleBytes,
-          oomKilled: /Out of memory: Killed process|invoked oom-killer/.test(vm.console),
-          timeoutSeconds,
-        },
-        findings: analysis.findings,
-        ...(analysis.loadStartLine !== undefined ? { loadStartLine: analysis.loadStartLine } : {}),
-        moduleName: compiled.module,
-        timings: timingsOf(buildSeconds, vm, seconds(analyzeStarted), seconds(started)),
-      });
-      result = { ...verdict, console: vm.console, ...(vm.consoleDroppedBytes > 0 ? { consoleTruncatedBytes: vm.consoleDroppedBytes } : {}) };
-      if (config.keepWorkDir) await writeFile(join(workDir, `console-${attempt}.log`), vm.console);
-      if (result.verdict !== 'error' || vm.startError) break;
-      progress('booting', `infrastructure fault (${result.infrastructureError}); retrying`);
+    } finally {
+      await vm.session.close();
     }
-    progress('done', result!.verdict);
-    return result!;
+    if (outcome.stoppedBy === 'aborted') throw new Error('grading aborted');
+
+    progress('analyzing', 'reading the kernel log');
+    const analyzeStarted = Date.now();
+    const analysis = await analyzeRun(outcome, {
+      nonce: secrets.nonce,
+      loadTestName: exercise.tests[0]!.name,
+      chatterBytes: exercise.limits.chatterBytes,
+      module: {
+        name: compiled.module,
+        koPath: compiled.koPath,
+        sections: moduleSections(outcome.events),
+        submittedNameOf: Object.fromEntries(Object.entries(compiled.layout.buildNames).map(([s, b]) => [b, s])),
+        sources: compiled.sources,
+      },
+    });
+    const verdict = decideVerdict({
+      exercise,
+      build,
+      vm: {
+        events: outcome.events,
+        ready: vm.ready,
+        moduleMayBeLoaded: outcome.moduleMayBeLoaded,
+        done: outcome.done,
+        ...(outcome.stoppedBy ? { stoppedBy: outcome.stoppedBy } : {}),
+        ...(outcome.stalledIn ? { stalledIn: outcome.stalledIn } : {}),
+        ...(outcome.qemuFailure ? { qemuFailure: outcome.qemuFailure } : {}),
+        consoleBytes: outcome.consoleBytes,
+        oomKilled: /Out of memory: Killed process|invoked oom-killer/.test(outcome.console),
+        timeoutSeconds,
+        violationsBeforeLoad: outcome.violations.filter((v) => !v.afterLoad).map((v) => `${v.kind}: ${v.detail}`),
+      },
+      findings: analysis.findings,
+      ...(analysis.loadStartLine !== undefined ? { loadStartLine: analysis.loadStartLine } : {}),
+      moduleName: compiled.module,
+      timings: timingsOf(buildSeconds, vm, outcome, seconds(analyzeStarted), seconds(started)),
+    });
+    progress('done', verdict.verdict);
+    return { ...verdict, console: outcome.console, ...(outcome.consoleDroppedBytes > 0 ? { consoleTruncatedBytes: outcome.consoleDroppedBytes } : {}) };
   } finally {
     if (config.keepWorkDir) progress('done', `work folder kept at ${workDir}`);
     else await rm(workDir, { recursive: true, force: true });
@@ -156,7 +164,6 @@ export async function gradeSubmission(opts: GradeOptions): Promise<GradeResult> 
 }
 
 function reportEvent(event: HarnessEvent, progress: (stage: Stage, message: string) => void): void {
-  if (event.event === 'hello') progress('running', `kernel up with ${event.cpus} CPUs after ${(event.uptimeMs / 1000).toFixed(1)}s`);
   if (event.event === 'test_start') progress('running', `test ${event.name}`);
   if (event.event === 'test_end') progress('running', `test ${event.name}: ${event.status}`);
 }
@@ -166,20 +173,18 @@ function moduleSections(events: HarnessEvent[]): Record<string, string> {
   return module?.sections ?? {};
 }
 
-function timingsOf(build: number, vm: VmOutcome, analyze: number, total: number) {
-  const boot = round(vm.bootSeconds ?? vm.totalSeconds);
-  const hello = vm.events.find((e) => e.event === 'hello');
+function timingsOf(build: number, vm: LaunchedVm, outcome: VmOutcome, analyze: number, total: number) {
   return {
     build,
-    boot,
-    run: round(Math.max(0, vm.totalSeconds - boot)),
+    boot: round(vm.bootSeconds),
+    run: round(Math.max(0, outcome.totalSeconds - vm.bootSeconds)),
     analyze,
     total,
-    ...(hello?.event === 'hello' ? { kernelBoot: round(hello.uptimeMs / 1000) } : {}),
+    kernelBoot: round(vm.ready.uptimeMs / 1000),
+    vmStart: vm.restored ? ('restore' as const) : ('boot' as const),
   };
 }
 
 function round(n: number): number {
   return Math.round(n * 100) / 100;
 }
-

@@ -2,6 +2,8 @@ export * from './config.js';
 export * from './exercises.js';
 export * from './grade.js';
 export * from './analyze.js';
+export * from './run-analysis.js';
+export * from './vm-image.js';
 export { SubmissionRejected, validateSubmissionFiles, type SubmittedFile } from '@kgrader/builder';
 export { KernelNotBuiltError, locateKernel } from '@kgrader/kernel';
 export * from './doctor.js';

@@ -15,10 +15,18 @@ describe('measureChatter', () => {
     assert.equal(chatter.sampleCount, 1);
   });
 
-  it('ignores kgrader markers and the lines of kernel reports', () => {
+  it('ignores the harness markers it is given by line and the lines of kernel reports', () => {
     const report: Finding = { kind: 'kasan', title: 'KASAN: x', frames: [], raw: 'BUG: KASAN: slab-out-of-bounds in foo\nRead of size 1' };
     const lines = [load, '[ 15.0][ T50] BUG: KASAN: slab-out-of-bounds in foo', '[ 15.0][ T50] Read of size 1', '[ 16.0][ T47] kgrader: test load end pass'];
-    assert.equal(measureChatter(lines.join('\n'), 0, [report], 0).bytes, 0);
+    assert.equal(measureChatter(lines.join('\n'), 0, [report], 0, new Set([0, 3])).bytes, 0);
+  });
+
+  it('counts a line that merely says kgrader: a module cannot exempt its flood by its text', () => {
+    const fake = '[ 15.0][ T50] kgrader: test load start';
+    const lines = [load, fake, fake];
+    const chatter = measureChatter(lines.join('\n'), 0, [], 0, new Set([0]));
+    assert.equal(chatter.bytes, 2 * (Buffer.byteLength(fake) + 1));
+    assert.equal(chatter.sampleCount, 2);
   });
 
   it('adds the bytes dropped from a capped console and folds numbers to find the repeated line', () => {

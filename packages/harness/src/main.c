@@ -8,6 +8,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,33 +22,10 @@
 
 #include "harness.h"
 
-static int chan = -1;
-
-static void chan_write(const char *buf, size_t len)
-{
-	while (len) {
-		ssize_t w = write(chan, buf, len);
-		if (w < 0) {
-			if (errno == EINTR || errno == EAGAIN)
-				continue;
-			return;
-		}
-		buf += w;
-		len -= (size_t)w;
-	}
-}
-
-static void emit_line(const char *json)
-{
-	size_t n = strlen(json);
-	char *line = malloc(n + 2);
-	if (!line)
-		return;
-	memcpy(line, json, n);
-	line[n] = '\n';
-	chan_write(line, n + 1);
-	free(line);
-}
+/* the plan's nonce, also put into every kernel-log marker (util.c) */
+char marker_nonce[NONCE_HEX + 1] = "0000000000000000";
+/* by-hand runs (outside the VM) neither read the host's kernel log nor touch its printk settings */
+static int in_vm;
 
 static void emit_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void emit_log(const char *fmt, ...)
@@ -183,7 +161,7 @@ static void run_test(const struct plan *plan, const struct test *t, struct share
 
 	memset(&sh->res, 0, sizeof(sh->res));
 	emit_test_start(t->name);
-	kmsg("kgrader: test %s start", t->name);
+	kmarker("test %s start", t->name);
 	uint64_t t0 = now_mono_ms();
 
 	const char *skip = NULL;
@@ -210,7 +188,7 @@ static void run_test(const struct plan *plan, const struct test *t, struct share
 		if (pid < 0) {
 			error_(&c, "fork: %s", strerror(errno));
 		} else if (pid == 0) {
-			close(chan);
+			close(channel_fd());
 			signal(SIGPIPE, SIG_IGN);
 			k->fn(&c);
 			if (!c.res->status_set)
@@ -229,6 +207,8 @@ static void run_test(const struct plan *plan, const struct test *t, struct share
 					break;
 				if (now_mono_ms() >= deadline)
 					break;
+				if (in_vm)
+					kmsg_forward_drain(0);
 				sleep_ms(5);
 			}
 			if (done) {
@@ -280,7 +260,9 @@ static void run_test(const struct plan *plan, const struct test *t, struct share
 				char *nl = memchr(sh->res.events + off, '\n', sh->res.events_len - off);
 				if (!nl)
 					break;
-				chan_write(sh->res.events + off, (size_t)(nl - (sh->res.events + off)) + 1);
+				*nl = 0;
+				if (event_is_allowed_from_test(sh->res.events + off))
+					emit_line(sh->res.events + off);
 				off = (size_t)(nl - sh->res.events) + 1;
 			}
 			sh->st.last_activity_ms = now_mono_ms();
@@ -289,50 +271,18 @@ static void run_test(const struct plan *plan, const struct test *t, struct share
 	if (!sh->res.status_set)
 		set_status(&c, "error");
 	uint64_t dur = now_mono_ms() - t0;
+	if (in_vm) {
+		kmsg_forward_drain(1);
+		printk_guard_check();
+	}
 	emit_test_end(t->name, sh->res.status, sh->res.output, sh->res.output_len, dur);
-	kmsg("kgrader: test %s end %s", t->name, sh->res.status);
+	kmarker("test %s end %s", t->name, sh->res.status);
 }
 
-/* ----------------------------------------------------------------- main */
+/* ----------------------------------------------------------------- plan */
 
-static int open_channel(const char *path)
+static int run_plan(const char *plan_text)
 {
-	int fd = open(path, O_WRONLY | O_NOCTTY | O_CLOEXEC);
-	if (fd < 0 && errno == ENOENT)
-		fd = open(path, O_WRONLY | O_NOCTTY | O_CLOEXEC | O_CREAT, 0644);
-	if (fd < 0)
-		return -1;
-	if (isatty(fd)) {
-		struct termios tio;
-		if (tcgetattr(fd, &tio) == 0) {
-			cfmakeraw(&tio);
-			cfsetospeed(&tio, B115200);
-			tcsetattr(fd, TCSANOW, &tio);
-		}
-	} else {
-		struct stat sb;
-		if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode))
-			if (ftruncate(fd, 0) < 0) { /* best effort */
-			}
-	}
-	return fd;
-}
-
-int main(int argc, char **argv)
-{
-	if (argc != 3) {
-		fprintf(stderr, "usage: %s <plan> <result-channel>\n", argv[0]);
-		return 2;
-	}
-	chan = open_channel(argv[2]);
-	if (chan < 0) {
-		fprintf(stderr, "kgrader-harness: cannot open result channel %s: %s\n", argv[2],
-			strerror(errno));
-		return 2;
-	}
-	signal(SIGPIPE, SIG_IGN);
-	setvbuf(stdout, NULL, _IOLBF, 0);
-
 	struct utsname un;
 	char kernel[200] = "unknown", esc[512], line[1024];
 	if (uname(&un) == 0)
@@ -344,14 +294,12 @@ int main(int argc, char **argv)
 
 	static struct plan plan;
 	char err[512];
-	if (plan_load(argv[1], &plan, err, sizeof(err)) < 0) {
+	if (plan_parse_text(plan_text, &plan, err, sizeof(err)) < 0) {
 		emit_log("plan error: %s", err);
 		fprintf(stderr, "kgrader-harness: %s\n", err);
 		snprintf(line, sizeof(line), "{\"event\":\"done\",\"uptimeMs\":%llu}",
 			 (unsigned long long)now_boot_ms());
 		emit_line(line);
-		if (isatty(chan))
-			tcdrain(chan);
 		return 2;
 	}
 
@@ -366,14 +314,235 @@ int main(int argc, char **argv)
 	int forgotten = kmemleak_forget();
 	if (forgotten < 0)
 		emit_log("kmemleak: not available (%s)", strerror(-forgotten));
+	/* from here on every kernel warning or error goes to the host through this channel too,
+	 * whatever happens to the console; and printk settings are watched */
+	if (in_vm) {
+		kmsg_forward_open();
+		printk_guard_init();
+	}
 
 	for (int i = 0; i < plan.ntests; i++)
 		run_test(&plan, &plan.tests[i], sh);
 
+	if (in_vm)
+		kmsg_forward_drain(1);
 	snprintf(line, sizeof(line), "{\"event\":\"done\",\"uptimeMs\":%llu}", (unsigned long long)now_boot_ms());
 	emit_line(line);
-	if (isatty(chan))
-		tcdrain(chan);
-	fsync(chan);
 	return 0;
+}
+
+/* ------------------------------------------------------ by-hand mode */
+
+static int open_file_channel(const char *path)
+{
+	int fd = open(path, O_WRONLY | O_NOCTTY | O_CLOEXEC | O_CREAT | O_TRUNC, 0644);
+	if (fd >= 0 && isatty(fd)) {
+		struct termios tio;
+		if (tcgetattr(fd, &tio) == 0) {
+			cfmakeraw(&tio);
+			tcsetattr(fd, TCSANOW, &tio);
+		}
+	}
+	return fd;
+}
+
+static int by_hand(int argc, char **argv)
+{
+	const char *key = "0000000000000000000000000000000000000000000000000000000000000000";
+	int i = 1;
+	for (; i + 1 < argc && argv[i][0] == '-' && argv[i][1] == '-'; i += 2) {
+		if (!strcmp(argv[i], "--key"))
+			key = argv[i + 1];
+		else if (!strcmp(argv[i], "--nonce") && strlen(argv[i + 1]) == NONCE_HEX)
+			snprintf(marker_nonce, sizeof(marker_nonce), "%s", argv[i + 1]);
+		else
+			break;
+	}
+	if (argc - i != 2) {
+		fprintf(stderr, "usage: %s [--key <64 hex>] [--nonce <16 hex>] <plan> <result-file>\n"
+				"       %s --serve <control-port>\n", argv[0], argv[0]);
+		return 2;
+	}
+	int fd = open_file_channel(argv[i + 1]);
+	if (fd < 0 || channel_open(fd, key) < 0) {
+		fprintf(stderr, "kgrader-harness: cannot open result channel %s (or bad key)\n", argv[i + 1]);
+		return 2;
+	}
+	static char text[PLAN_MAX_BYTES + 1];
+	FILE *f = fopen(argv[i], "r");
+	if (!f) {
+		fprintf(stderr, "kgrader-harness: cannot open plan %s: %s\n", argv[i], strerror(errno));
+		return 2;
+	}
+	size_t n = fread(text, 1, PLAN_MAX_BYTES, f);
+	fclose(f);
+	text[n] = 0;
+	int rc = run_plan(text);
+	fsync(fd);
+	return rc;
+}
+
+/* --------------------------------------------------------- serve mode */
+
+/*
+ * Reads exactly n bytes from the control port. A virtio-serial port reads 0 while no host is
+ * connected (for instance just after a snapshot was restored): wait for one.
+ */
+static int port_read_exact(int fd, void *buf, size_t n, int allow_wait_forever)
+{
+	unsigned char *p = buf;
+	uint64_t idle_since = now_mono_ms();
+	while (n) {
+		ssize_t r = read(fd, p, n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -1;
+		if (r == 0) {
+			if (!allow_wait_forever && now_mono_ms() - idle_since > 10000)
+				return -1;
+			sleep_ms(10);
+			continue;
+		}
+		p += r;
+		n -= (size_t)r;
+		idle_since = now_mono_ms();
+	}
+	return 0;
+}
+
+static int port_read_line(int fd, char *line, size_t cap)
+{
+	size_t n = 0;
+	for (;;) {
+		char ch;
+		if (port_read_exact(fd, &ch, 1, n == 0) < 0)
+			return -1;
+		if (ch == '\n')
+			break;
+		if (n + 1 >= cap)
+			return -1;
+		line[n++] = ch;
+	}
+	line[n] = 0;
+	return 0;
+}
+
+static void port_write_str(int fd, const char *s)
+{
+	size_t len = strlen(s);
+	while (len) {
+		ssize_t w = write(fd, s, len);
+		if (w < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (w <= 0)
+			return;
+		s += w;
+		len -= (size_t)w;
+	}
+}
+
+/* How many CPUs are online and how many actually ran a task pinned to them just now. */
+static void check_cpus(int *online, int *ran)
+{
+	*online = (int)sysconf(_SC_NPROCESSORS_ONLN);
+	*ran = 0;
+	cpu_set_t all;
+	if (sched_getaffinity(0, sizeof(all), &all) < 0)
+		return;
+	for (int cpu = 0; cpu < CPU_SETSIZE && cpu < 64; cpu++) {
+		if (!CPU_ISSET(cpu, &all))
+			continue;
+		cpu_set_t one;
+		CPU_ZERO(&one);
+		CPU_SET(cpu, &one);
+		if (sched_setaffinity(0, sizeof(one), &one) == 0 && sched_getcpu() == cpu)
+			(*ran)++;
+	}
+	sched_setaffinity(0, sizeof(all), &all);
+}
+
+static int serve(const char *port)
+{
+	int fd = -1;
+	for (int i = 0; i < 1000 && fd < 0; i++) {
+		fd = open(port, O_RDWR | O_NOCTTY | O_CLOEXEC);
+		if (fd < 0)
+			sleep_ms(10);
+	}
+	if (fd < 0) {
+		fprintf(stderr, "kgrader-harness: cannot open control port %s: %s\n", port, strerror(errno));
+		return 2;
+	}
+	char line[512];
+	for (;;) {
+		if (port_read_line(fd, line, sizeof(line)) < 0) {
+			fprintf(stderr, "kgrader-harness: control port: bad or no line\n");
+			return 2;
+		}
+		if (!strcmp(line, "HELLO")) {
+			int online, ran;
+			char reply[256];
+			struct utsname un;
+			check_cpus(&online, &ran);
+			uname(&un);
+			snprintf(reply, sizeof(reply), "READY cpus=%d ran=%d kernel=%s uptime=%llu\n", online, ran,
+				 un.release, (unsigned long long)now_boot_ms());
+			port_write_str(fd, reply);
+			continue;
+		}
+		/* WORK <key hex> <nonce hex> <plan bytes> <module bytes> */
+		char key[2 * CHANNEL_KEY_BYTES + 2], nonce[NONCE_HEX + 2];
+		unsigned long plan_len, module_len;
+		if (sscanf(line, "WORK %65s %17s %lu %lu", key, nonce, &plan_len, &module_len) != 4 ||
+		    strlen(key) != 2 * CHANNEL_KEY_BYTES || strlen(nonce) != NONCE_HEX ||
+		    plan_len > PLAN_MAX_BYTES || module_len > MODULE_MAX_BYTES) {
+			port_write_str(fd, "ERROR bad WORK line\n");
+			continue;
+		}
+		static char plan_text[PLAN_MAX_BYTES + 1];
+		unsigned char *module = malloc(module_len ? module_len : 1);
+		if (!module || port_read_exact(fd, plan_text, plan_len, 0) < 0 ||
+		    port_read_exact(fd, module, module_len, 0) < 0) {
+			port_write_str(fd, "ERROR short WORK payload\n");
+			return 2;
+		}
+		plan_text[plan_len] = 0;
+		if (channel_open(fd, key) < 0) {
+			port_write_str(fd, "ERROR bad key\n");
+			return 2;
+		}
+		memset(key, 0, sizeof(key));
+		memset(line, 0, sizeof(line));
+		snprintf(marker_nonce, sizeof(marker_nonce), "%s", nonce);
+		/* the module goes where the plan's module line says (a plain path in the initramfs) */
+		static struct plan probe;
+		char err[256];
+		if (plan_parse_text(plan_text, &probe, err, sizeof(err)) == 0 && probe.module_path[0] == '/') {
+			int mfd = open(probe.module_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+			if (mfd >= 0) {
+				if (write(mfd, module, module_len) != (ssize_t)module_len)
+					emit_log("cannot write the module to %s", probe.module_path);
+				close(mfd);
+			}
+		}
+		free(module);
+		return run_plan(plan_text);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	signal(SIGPIPE, SIG_IGN);
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (argc == 3 && !strcmp(argv[1], "--serve")) {
+		in_vm = 1;
+		return serve(argv[2]);
+	}
+	if (argc == 2 && !strcmp(argv[1], "--list-kinds")) {
+		for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+			printf("%s\n", kinds[i].name);
+		return 0;
+	}
+	return by_hand(argc, argv);
 }

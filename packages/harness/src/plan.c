@@ -151,29 +151,6 @@ int plan_parse_text(const char *text, struct plan *plan, char *err, size_t errle
 	return 0;
 }
 
-int plan_load(const char *path, struct plan *plan, char *err, size_t errlen)
-{
-	FILE *f = fopen(path, "r");
-	if (!f) {
-		snprintf(err, errlen, "cannot open plan %s: %s", path, strerror(errno));
-		return -1;
-	}
-	static char text[256 * 1024];
-	size_t n = fread(text, 1, sizeof(text) - 1, f);
-	int rerr = ferror(f);
-	fclose(f);
-	if (rerr) {
-		snprintf(err, errlen, "cannot read plan %s", path);
-		return -1;
-	}
-	if (n == sizeof(text) - 1) {
-		snprintf(err, errlen, "plan %s is too large", path);
-		return -1;
-	}
-	text[n] = 0;
-	return plan_parse_text(text, plan, err, errlen);
-}
-
 long test_param_long(const struct test *t, const char *key, long def)
 {
 	for (int i = 0; i < t->nparams; i++) {

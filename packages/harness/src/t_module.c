@@ -201,7 +201,7 @@ void t_load(struct ctx *c)
 		return;
 	}
 	st->module_loaded = 1;
-	kmsg("kgrader: module %s loaded", c->plan->module_name);
+	kmarker("module %s loaded", c->plan->module_name);
 	out(c, "finit_module returned 0 after %llu ms\n", (unsigned long long)dt);
 	read_sections(c);
 
@@ -360,7 +360,7 @@ static void mark_unloaded(struct ctx *c)
 {
 	c->st->module_loaded = 0;
 	c->st->module_unloaded = 1;
-	kmsg("kgrader: module %s unloaded", c->plan->module_name);
+	kmarker("module %s unloaded", c->plan->module_name);
 }
 
 void t_unload_busy(struct ctx *c)
@@ -550,6 +550,24 @@ static int line_in_module(const struct ctx *c, const char *line)
 	return 0;
 }
 
+/* "owned=<text>-<end>[,<init text>-<end>]": where the module's code was (for kmemleak) */
+static int module_code_ranges(struct ctx *c, char *buf, size_t cap)
+{
+	unsigned long long text = 0, init = 0;
+	for (int i = 0; i < c->st->nsections; i++) {
+		if (!strcmp(c->st->sections[i].name, ".text"))
+			text = c->st->sections[i].addr;
+		else if (!strcmp(c->st->sections[i].name, ".init.text"))
+			init = c->st->sections[i].addr;
+	}
+	if (!text || !c->st->core_size)
+		return -1;
+	int n = snprintf(buf, cap, "owned=%llx-%llx", text, text + c->st->core_size);
+	if (init && c->st->init_size)
+		n += snprintf(buf + n, cap - (size_t)n, ",%llx-%llx", init, init + c->st->init_size);
+	return (size_t)n < cap ? 0 : -1;
+}
+
 void t_kmemleak(struct ctx *c)
 {
 	if (access(KMEMLEAK, F_OK) < 0) {
@@ -557,27 +575,63 @@ void t_kmemleak(struct ctx *c)
 		return;
 	}
 	/*
-	 * kmemleak reports an object only when it is older than 5 s and was found unreferenced
-	 * with an unchanged checksum: the first scan records the checksums of new objects (it
-	 * does not care about their age), the second, once the last allocations are 5.5 s old,
-	 * reports them.
+	 * The grading kernel boots with kmemleak.single_scan=1 (kgrader's kernel patch): one scan
+	 * reports every unreferenced object, whatever its age. Safe here because the module is
+	 * unloaded and the harness is idle while kmemleak scans. On a stock kernel an object is
+	 * reported only when older than 5 s and unchanged since the previous scan: scan, wait until
+	 * the last allocations are 5.5 s old, scan again.
 	 */
-	int r = write_file(KMEMLEAK, "scan");
-	if (r < 0) {
-		error_(c, "writing scan to %s: %s", KMEMLEAK, strerror(-r));
-		return;
-	}
-	uint64_t last = c->st->last_activity_ms, now = now_mono_ms();
-	if (last && now - last < 5500) {
-		out(c, "waited %llu ms so the last allocations are older than kmemleak's 5 s\n",
-		    (unsigned long long)(5500 - (now - last)));
-		sleep_ms((unsigned)(5500 - (now - last)));
+	char single[8] = "";
+	int one_scan = read_file("/sys/module/kmemleak/parameters/single_scan", single, sizeof(single)) > 0 &&
+		       single[0] == 'Y';
+	uint64_t scan_started = now_mono_ms();
+	int r;
+	/*
+	 * Fast path (kgrader's kernel): once the module is unloaded, ask kmemleak which objects
+	 * allocated from the module's code are still allocated, without a scan. None: nothing
+	 * leaked. Some: they may still be freed (kfree_rcu) or be real leaks; the scan below
+	 * decides, by whether anything still points to them.
+	 */
+	if (c->st->module_unloaded && one_scan) {
+		char ranges[200];
+		if (module_code_ranges(c, ranges, sizeof(ranges)) == 0 && write_file(KMEMLEAK, ranges) == 0) {
+			size_t olen = 0;
+			char *owned = read_kmemleak(&olen);
+			int n = 0;
+			for (char *p = owned; p && (p = strstr(p, "unreferenced object ")); p++)
+				n++;
+			free(owned);
+			if (n == 0) {
+				out(c, "no object allocated by %s code is still allocated after unload "
+				       "(checked in %llu ms, no scan needed)\n", c->plan->module_name,
+				    (unsigned long long)(now_mono_ms() - scan_started));
+				return;
+			}
+			out(c, "%d object(s) allocated by %s code still allocated after unload; "
+			       "scanning for references\n", n, c->plan->module_name);
+			write_file(KMEMLEAK, "clear");
+		}
 	}
 	r = write_file(KMEMLEAK, "scan");
 	if (r < 0) {
 		error_(c, "writing scan to %s: %s", KMEMLEAK, strerror(-r));
 		return;
 	}
+	if (!one_scan) {
+		uint64_t last = c->st->last_activity_ms, now = now_mono_ms();
+		if (last && now - last < 5500) {
+			out(c, "waited %llu ms so the last allocations are older than kmemleak's 5 s\n",
+			    (unsigned long long)(5500 - (now - last)));
+			sleep_ms((unsigned)(5500 - (now - last)));
+		}
+		r = write_file(KMEMLEAK, "scan");
+		if (r < 0) {
+			error_(c, "writing scan to %s: %s", KMEMLEAK, strerror(-r));
+			return;
+		}
+	}
+	out(c, "kmemleak: %s took %llu ms\n", one_scan ? "one scan" : "two scans",
+	    (unsigned long long)(now_mono_ms() - scan_started));
 	size_t len = 0;
 	char *buf = read_kmemleak(&len);
 	if (!buf) {
@@ -607,7 +661,7 @@ void t_kmemleak(struct ctx *c)
 	if (in_block && block_ours)
 		ours++;
 	if (dropped)
-		kmsg("kgrader: kmemleak report truncated: %d more lines not copied", dropped);
+		kmarker("kmemleak report truncated: %d more lines not copied", dropped);
 	free(buf);
 
 	if (total == 0) {

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { access, mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -57,12 +57,21 @@ export async function ensureHarness(cacheDir: string): Promise<string> {
   } catch {
     /* not built yet */
   }
-  const staging = `${dir}.tmp-${process.pid}`;
-  await rm(staging, { recursive: true, force: true });
+  // built into a folder of its own, then renamed into place: workers sharing the cache (even on
+  // several hosts) never see half a binary, and a reader is never pulled out from under
+  const staging = `${dir}.tmp-${randomBytes(6).toString('hex')}`;
   await mkdir(staging, { recursive: true });
-  await execFileAsync('bash', [buildScript, staging]);
-  await mkdir(join(cacheDir, 'harness'), { recursive: true });
-  await rm(dir, { recursive: true, force: true });
-  await rename(staging, dir);
+  try {
+    await execFileAsync('bash', [buildScript, staging]);
+    await mkdir(join(cacheDir, 'harness'), { recursive: true });
+    try {
+      await rename(staging, dir);
+    } catch (err) {
+      // another worker put the same build in place first: theirs is as good as ours
+      if ((err as NodeJS.ErrnoException).code !== 'ENOTEMPTY' && (err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+  } finally {
+    await rm(staging, { recursive: true, force: true });
+  }
   return binary;
 }

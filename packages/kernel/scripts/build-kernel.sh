@@ -6,7 +6,7 @@
 #
 # Cache layout: $KGRADER_CACHE_DIR/kernel/<source-version>-<flavor>-<config hash>/
 #   linux/            the configured, built kernel tree (student modules build against it)
-#   linux/arch/x86/boot/bzImage, linux/vmlinux (PVH direct boot)
+#   linux/arch/x86/boot/bzImage
 #   kernel.json       manifest written last: its presence means the build is complete
 #
 # Usage: build-kernel.sh [--flavor kasan|kcsan] [--print-dir]
@@ -98,7 +98,6 @@ cat >"$dir/kernel.json" <<JSON
   "kernelRelease": "$kernel_release",
   "tree": "$dir/linux",
   "bzImage": "$dir/linux/arch/x86/boot/bzImage",
-  "vmlinux": "$dir/linux/vmlinux",
   "buildSeconds": $seconds
 }
 JSON

@@ -59,6 +59,18 @@ export const ExerciseSpec = z
         chatterBytes: z.number().int().positive().default(64 * 1024),
       })
       .prefault({}),
+    /**
+     * What a solution may use beyond kgrader's default set for character drivers (allocation,
+     * locking, user copies, device registration, wait queues, timers, work, printing): extra
+     * kernel symbols (exact names or `prefix*`) and privileged instructions (AT&T mnemonics).
+     * A module using anything else is refused at build time.
+     */
+    policy: z
+      .object({
+        symbols: z.array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_.]*\*?$/)).default([]),
+        instructions: z.array(z.string().regex(/^[a-z][a-z0-9]*$/)).default([]),
+      })
+      .prefault({}),
     tests: z.array(ExerciseTest).min(1),
   })
   .superRefine((spec, ctx) => {

@@ -21,6 +21,14 @@ export const FindingKind = z.enum([
   'stack-corruption',
   /** not a kernel report: kgrader measured the module printing far too much to the console */
   'console-flood',
+  /** build-time policy: the module imports a kernel symbol or uses an instruction the exercise does not allow */
+  'policy',
+  /** the module interfered with grading: forged or broken result-channel events, forged test markers, printk settings changed, reports kept off the console */
+  'tamper',
+  /** after the module was loaded the harness vanished or the VM stopped reporting */
+  'harness-lost',
+  /** a function's stack frame is larger than the exercise allows (kernel stacks are 16 KiB) */
+  'stack-frame',
 ]);
 export type FindingKind = z.infer<typeof FindingKind>;
 

@@ -26,6 +26,14 @@ export const FINDING_EXPLANATIONS: Record<FindingKind, string> = {
   refcount: 'A reference count went wrong: it dropped below zero or was incremented from zero, usually an object put once too often or used after its last put.',
   'console-flood':
     'Your module printed so much to the kernel console that it drowns everything else and slows the whole machine: printing to a serial console is slow and happens with the printing CPU busy. Log once, not per call or in a loop; use pr_debug/dev_dbg for debugging output, or the _ratelimited variants.',
+  policy:
+    'The exercise allows a module to use only the kernel functions and instructions a character driver needs (allocation, locking, copying to and from user space, device registration, wait queues, timers...). Your module uses one outside that set, so it was not loaded. Use the driver APIs the exercise is about; ask your instructor if you believe the exercise should allow it.',
+  tamper:
+    'Your module interfered with the grading itself: it wrote to the harness\'s result channel, printed fake test markers, changed the kernel\'s log settings, or kept kernel reports off the console. A driver never needs to do any of this, so the submission fails.',
+  'harness-lost':
+    'After your module was loaded the test harness stopped (it was killed, or the VM stopped answering). Everything that happens after the module is loaded is the module\'s responsibility: a driver that corrupts memory, kills processes or hangs the machine causes this.',
+  'stack-frame':
+    'A function of your module uses a large stack frame. Kernel stacks are 16 KiB for the whole call chain, shared with interrupts: a big local array can overflow it. Allocate large buffers with kmalloc instead of declaring them on the stack.',
   'stack-corruption': 'The kernel stack was overwritten: a local array was written past its end. Kernel stacks are small (16 KiB): large buffers belong on the heap.',
 };
 

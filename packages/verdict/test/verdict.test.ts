@@ -41,7 +41,18 @@ function events(results: Array<[string, TestStatus] | [string, 'started']>, opts
 const allPass = () => events(NAMES.map((n) => [n, 'pass'] as [string, TestStatus]));
 
 function vm(over: Partial<VmSummary> = {}): VmSummary {
-  return { events: allPass(), timedOut: false, flooded: false, consoleBytes: 40_000, oomKilled: false, timeoutSeconds: 240, ...over };
+  const evs = over.events ?? allPass();
+  return {
+    events: evs,
+    ready: { cpus: 2, ran: 2 },
+    moduleMayBeLoaded: evs.some((e) => e.event === 'test_start'),
+    done: evs.some((e) => e.event === 'done'),
+    consoleBytes: 40_000,
+    oomKilled: false,
+    timeoutSeconds: 240,
+    violationsBeforeLoad: [],
+    ...over,
+  };
 }
 
 function finding(over: Partial<Finding> & Pick<Finding, 'kind' | 'title'>): Finding {
@@ -140,21 +151,24 @@ describe('decideVerdict: infrastructure errors', () => {
     assertInfrastructure(decide({ vm: undefined }), /no VM run/);
   });
 
-  it('errors when QEMU could not start', () => {
-    assertInfrastructure(decide({ vm: vm({ startError: 'spawn qemu-system-x86_64 ENOENT', events: [] }) }), /QEMU could not start: spawn qemu-system-x86_64 ENOENT/);
+  it('errors when QEMU failed on the host side, even after the module was loaded', () => {
+    const ev = events([['load', 'pass'], ['write_read', 'started']], { done: false });
+    assertInfrastructure(decide({ vm: vm({ events: ev, qemuFailure: 'QEMU ended abnormally (killed by SIGSEGV)' }) }), /QEMU ended abnormally \(killed by SIGSEGV\)/);
   });
 
-  it('errors when the harness never said hello', () => {
-    assertInfrastructure(decide({ vm: vm({ events: [] }) }), /stopped before the harness started/);
+  it('errors when the harness never got to the load test', () => {
+    assertInfrastructure(decide({ vm: vm({ events: [], stoppedBy: 'timeout' }) }), /did not get to loading the module: the VM hit the 240s time limit/);
+    assertInfrastructure(decide({ vm: vm({ events: events([], { done: false }) }) }), /did not get to loading the module: the VM ended/);
   });
 
-  it('errors when the kernel timed out before the harness', () => {
-    assertInfrastructure(decide({ vm: vm({ events: [], timedOut: true }) }), /did not reach the harness before the time limit/);
+  it('errors when a CPU of the VM did not run a task', () => {
+    const r = decide({ vm: vm({ ready: { cpus: 2, ran: 1 } }) });
+    assertInfrastructure(r, /ran tasks on 1 CPU \(of 2 online\); races need at least 2/);
   });
 
-  it('errors when the VM has a single CPU', () => {
-    const r = decide({ vm: vm({ events: events(NAMES.map((n) => [n, 'pass'] as [string, TestStatus]), { cpus: 1 }) }) });
-    assertInfrastructure(r, /1 CPU; races need at least 2/);
+  it('errors when the result channel failed before the module could be loaded', () => {
+    const r = decide({ vm: vm({ violationsBeforeLoad: ['bad-mac: event 1 has a wrong signature'] }) });
+    assertInfrastructure(r, /result channel failed before the module was loaded: bad-mac/);
   });
 
   it('errors on a kernel report before the module was loaded, keeping that report', () => {
@@ -174,23 +188,69 @@ describe('decideVerdict: infrastructure errors', () => {
     assert.equal(r.verdict, 'fail');
   });
 
-  it('errors when the harness reports error status for a test', () => {
+  it('does not call a tamper finding before the load an infrastructure fault', () => {
+    const t = finding({ kind: 'tamper', title: 'tamper: x', line: LOAD_LINE - 1, frames: [] });
+    assert.equal(decide({ findings: [t] }).verdict, 'fail');
+  });
+});
+
+describe('decideVerdict: after the module is loaded, everything is the submission\'s', () => {
+  it('fails (not errors) a test the harness ended with error: the module may have caused it', () => {
     const ev = events([['load', 'pass'], ['write_read', 'error'], ['race_writers', 'pass'], ['unload', 'pass'], ['kmemleak', 'pass']]);
     const r = decide({ vm: vm({ events: ev }) });
-    assertInfrastructure(r, /the harness could not run test write_read: write_read: error/);
+    assert.equal(r.verdict, 'fail');
+    assert.equal(r.infrastructureError, undefined);
+    assert.equal(testOf(r, 'write_read').status, 'fail');
+    assert.match(testOf(r, 'write_read').output, /could not run to completion with this module loaded/);
   });
 
-  it('errors when the harness ended without done and without a reason', () => {
+  it('fails with a harness-lost finding when the harness vanished mid-test', () => {
     const ev = events([['load', 'pass'], ['write_read', 'started']], { done: false });
-    assertInfrastructure(decide({ vm: vm({ events: ev }) }), /ended without finishing its plan/);
+    const r = decide({ vm: vm({ events: ev }) });
+    assert.equal(r.verdict, 'fail');
+    const lost = r.findings.find((f) => f.kind === 'harness-lost');
+    assert.ok(lost);
+    assert.equal(lost.test, 'write_read');
+    assert.match(lost.title, /the test harness vanished during test write_read/);
+    assert.match(testOf(r, 'write_read').output, /vanished during test write_read/);
+    assert.equal(testOf(r, 'kmemleak').status, 'skip');
   });
 
-  it('keeps relevant findings in a harness-error result', () => {
+  it('fails with a harness-lost finding when the VM stopped reporting', () => {
+    const ev = events([['load', 'pass'], ['write_read', 'pass'], ['race_writers', 'started']], { done: false });
+    const r = decide({ vm: vm({ events: ev, stoppedBy: 'stalled', stalledIn: 'race_writers' }) });
+    assert.equal(r.verdict, 'fail');
+    assert.match(r.findings.find((f) => f.kind === 'harness-lost')?.title ?? '', /stopped reporting during test race_writers/);
+  });
+
+  it('adds no harness-lost finding when a crash explains the end', () => {
+    const panic = finding({ kind: 'panic', title: 'Kernel panic - not syncing: Fatal exception', test: 'write_read' });
+    const ev = events([['load', 'pass'], ['write_read', 'started']], { done: false });
+    const r = decide({ vm: vm({ events: ev }), findings: [panic] });
+    assert.deepEqual(r.findings.map((f) => f.kind), ['panic']);
+  });
+
+  it('keeps relevant findings when a test ended with error', () => {
     const ev = events([['load', 'error']]);
     const leak = finding({ kind: 'kmemleak', title: 'memory leak in msgbuf_write' });
     const r = decide({ vm: vm({ events: ev }), findings: [leak] });
-    assert.equal(r.verdict, 'error');
+    assert.equal(r.verdict, 'fail');
     assert.deepEqual(r.findings, [leak]);
+  });
+});
+
+describe('decideVerdict: build-time policy', () => {
+  it('fails without a VM run, every test skipped, naming the first forbidden use and its line', () => {
+    const policy: Finding[] = [
+      { kind: 'policy', title: 'policy: the module uses kernel symbol filp_open, which this exercise does not allow', frames: [{ function: 'msgbuf_init', file: 'msgbuf.c', line: 77 }], raw: 'x' },
+      { kind: 'policy', title: 'policy: privileged instruction outb (port I/O) in msgbuf_init', frames: [], raw: 'y' },
+    ];
+    const r = decide({ policyFindings: policy, vm: undefined });
+    assert.equal(r.verdict, 'fail');
+    assert.equal(r.score, 0);
+    assert.deepEqual(r.findings, policy);
+    assert.ok(r.tests.every((t) => t.status === 'skip'));
+    assert.equal(r.summary, 'The module was not loaded: the module uses kernel symbol filp_open, which this exercise does not allow (msgbuf.c:77), and 1 more.');
   });
 });
 
@@ -282,7 +342,7 @@ describe('decideVerdict: graded runs', () => {
 
   it('fails on a VM timeout, naming the limit', () => {
     const ev = events([['load', 'pass'], ['write_read', 'pass'], ['race_writers', 'started']], { done: false });
-    const r = decide({ vm: vm({ events: ev, timedOut: true, timeoutSeconds: 240 }) });
+    const r = decide({ vm: vm({ events: ev, stoppedBy: 'timeout', timeoutSeconds: 240 }) });
     assert.equal(r.verdict, 'fail');
     assert.deepEqual(statuses(r), { load: 'pass', write_read: 'pass', race_writers: 'fail', unload: 'skip', kmemleak: 'skip' });
     assert.equal(testOf(r, 'race_writers').output, 'the VM hit the 240s time limit during this test');
@@ -293,7 +353,7 @@ describe('decideVerdict: graded runs', () => {
 
   it('fails on a console flood, naming its size', () => {
     const ev = events([['load', 'pass'], ['write_read', 'started']], { done: false });
-    const r = decide({ vm: vm({ events: ev, flooded: true, consoleBytes: 64 * 1024 * 1024 + 10 }) });
+    const r = decide({ vm: vm({ events: ev, stoppedBy: 'flood', consoleBytes: 64 * 1024 * 1024 + 10 }) });
     assert.equal(r.verdict, 'fail');
     // the wording of the size may change; it must say flooded, give a size and the test
     assert.match(testOf(r, 'write_read').output, /console was flooded \((64 MiB|65536 KiB)[^)]*\) and the VM was stopped during this test$/);
@@ -301,17 +361,10 @@ describe('decideVerdict: graded runs', () => {
     assert.match(r.summary, /console was flooded/);
   });
 
-  it('prefers the flood over the timeout as the stop reason', () => {
-    const ev = events([['load', 'started']], { done: false });
-    const r = decide({ vm: vm({ events: ev, flooded: true, timedOut: true, consoleBytes: 70 * 1024 * 1024 }) });
-    assert.match(testOf(r, 'load').output, /flooded \((70 MiB|71680 KiB)/);
-    assert.doesNotMatch(testOf(r, 'load').output, /time limit/);
-  });
-
   it('prefers a crash over a flood or timeout as the stop reason', () => {
     const panic = finding({ kind: 'panic', title: 'Kernel panic - not syncing: Fatal exception', test: 'load' });
     const ev = events([['load', 'started']], { done: false });
-    const r = decide({ vm: vm({ events: ev, flooded: true, timedOut: true }), findings: [panic] });
+    const r = decide({ vm: vm({ events: ev, stoppedBy: 'flood' }), findings: [panic] });
     assert.match(testOf(r, 'load').output, /^the kernel crashed \(Kernel panic - not syncing: Fatal exception\)/);
   });
 

@@ -4,10 +4,8 @@ import { access, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promise
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { gzipSync } from 'node:zlib';
-import { cpioNewc } from './cpio.js';
 import { type Accelerator } from './qemu.js';
-import { runVm } from './run.js';
+import { VmSession } from './session.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -20,8 +18,9 @@ export type AcceleratorChoice = Accelerator | 'auto';
  */
 export async function chooseAccelerator(opts: {
   choice: AcceleratorChoice;
-  bzImage: string;
-  busybox: string;
+  /** the grading VM's kernel and initramfs: the probe boots them until the harness answers */
+  kernel: string;
+  initrd: string;
   cacheDir: string;
 }): Promise<Accelerator> {
   if (opts.choice !== 'auto') return opts.choice;
@@ -30,7 +29,7 @@ export async function chooseAccelerator(opts: {
   } catch {
     return 'tcg';
   }
-  const key = await probeKey(opts.bzImage);
+  const key = await probeKey(opts.kernel);
   const cacheFile = join(opts.cacheDir, 'accel-probe.json');
   try {
     const cached = JSON.parse(await readFile(cacheFile, 'utf8')) as { key: string; accel: Accelerator };
@@ -38,47 +37,31 @@ export async function chooseAccelerator(opts: {
   } catch {
     /* no cached answer */
   }
-  const accel: Accelerator = (await kvmBoots(opts.bzImage, opts.busybox)) ? 'kvm' : 'tcg';
+  const accel: Accelerator = (await kvmBoots(opts.kernel, opts.initrd)) ? 'kvm' : 'tcg';
   await mkdir(opts.cacheDir, { recursive: true });
   await writeFile(cacheFile, JSON.stringify({ key, accel, probedAt: new Date().toISOString() }));
   return accel;
 }
 
-async function probeKey(bzImage: string): Promise<string> {
+async function probeKey(kernel: string): Promise<string> {
   const [{ stdout: hostKernel }, { stdout: qemu }] = await Promise.all([
     execFileAsync('uname', ['-rv']),
     execFileAsync('qemu-system-x86_64', ['--version']).catch(() => ({ stdout: 'no qemu' })),
   ]);
-  return `${hostKernel.trim()}|${qemu.split('\n')[0]}|${bzImage}`;
+  return `${hostKernel.trim()}|${qemu.split('\n')[0]}|${kernel}`;
 }
 
-async function kvmBoots(bzImage: string, busybox: string): Promise<boolean> {
+async function kvmBoots(kernel: string, initrd: string): Promise<boolean> {
   const dir = await mkdtemp(join(tmpdir(), 'kgrader-kvm-probe-'));
+  let session: VmSession | undefined;
   try {
-    const init = '#!/bin/busybox sh\n/bin/busybox echo "{\\"event\\":\\"log\\",\\"message\\":\\"probe\\"}" > /dev/ttyS1\n/bin/busybox reboot -f\n';
-    const initrd = join(dir, 'probe.cpio.gz');
-    await writeFile(
-      initrd,
-      gzipSync(
-        cpioNewc([
-          { type: 'dir', path: 'bin' },
-          { type: 'dir', path: 'dev' },
-          { type: 'chardev', path: 'dev/console', major: 5, minor: 1 },
-          { type: 'chardev', path: 'dev/ttyS1', major: 4, minor: 65 },
-          { type: 'file', path: 'init', data: init, mode: 0o755 },
-          { type: 'file', path: 'bin/busybox', data: await readFile(busybox), mode: 0o755 },
-        ]),
-      ),
-    );
-    const outcome = await runVm({
-      bzImage,
-      initrd,
-      resultsPath: join(dir, 'results'),
-      accel: 'kvm',
-      timeoutSeconds: 30,
-    });
-    return outcome.events.some((e) => e.event === 'log' && e.message === 'probe');
+    session = await VmSession.start({ kernel, initrd, accel: 'kvm', controlSocket: join(dir, 'ctl') });
+    const ready = await session.hello(30_000);
+    return ready.ran >= 1;
+  } catch {
+    return false;
   } finally {
+    await session?.close();
     await rm(dir, { recursive: true, force: true });
   }
 }

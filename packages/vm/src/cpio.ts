@@ -48,17 +48,18 @@ function padding(length: number): Buffer {
   return Buffer.alloc((4 - (length % 4)) % 4);
 }
 
-/** What the grading VM's initramfs carries. */
+/**
+ * What the grading VM's initramfs carries: the same for every grading (the plan and the module
+ * arrive over the control port), so it is built once per harness version and can be part of a
+ * saved VM state.
+ */
 export interface GradingInitramfs {
   init: string;
   busybox: Buffer;
   harness: Buffer;
-  plan: string;
-  /** path inside the VM (as the plan names it) -> module bytes */
-  modules: Record<string, Buffer>;
 }
 
-/** The gzip-compressed initramfs for one grading run. */
+/** The gzip-compressed initramfs of the grading VM. Deterministic. */
 export function gradingInitramfs(parts: GradingInitramfs): Buffer {
   const entries: CpioEntry[] = [
     ...['bin', 'sbin', 'dev', 'proc', 'sys', 'tmp', 'etc', 'root'].map((path) => ({ type: 'dir' as const, path })),
@@ -68,8 +69,6 @@ export function gradingInitramfs(parts: GradingInitramfs): Buffer {
     { type: 'file', path: 'bin/busybox', data: parts.busybox, mode: 0o755 },
     { type: 'symlink', path: 'bin/sh', target: 'busybox' },
     { type: 'file', path: 'kgrader-harness', data: parts.harness, mode: 0o755 },
-    { type: 'file', path: 'plan.txt', data: parts.plan },
-    ...Object.entries(parts.modules).map(([path, data]) => ({ type: 'file' as const, path, data })),
   ];
   return gzipSync(cpioNewc(entries), { level: 1 });
 }

@@ -140,12 +140,10 @@ describe('cpioNewc', () => {
 });
 
 describe('gradingInitramfs', () => {
-  const init = '#!/bin/busybox sh\nexec /kgrader-harness /plan.txt /dev/ttyS1\n';
+  const init = '#!/bin/busybox sh\nexec /kgrader-harness --serve /dev/vport0p1\n';
   const busybox = Buffer.from('\x7fELF busybox stand-in');
   const harness = Buffer.from('\x7fELF harness stand-in');
-  const plan = '# kgrader plan: msgbuf\nmodule /msgbuf.ko msgbuf\ndevice /dev/msgbuf\n';
-  const ko = Buffer.from('\x7fELF msgbuf.ko');
-  const gz = gradingInitramfs({ init, busybox, harness, plan, modules: { '/msgbuf.ko': ko } });
+  const gz = gradingInitramfs({ init, busybox, harness });
   const entries = readNewc(gunzipSync(gz));
 
   it('is gzip-compressed', () => {
@@ -188,22 +186,11 @@ describe('gradingInitramfs', () => {
     assert.equal(h.mode & 0o111, 0o111);
   });
 
-  it('has plan.txt as a regular file with the plan', () => {
-    const e = byName(entries, 'plan.txt');
-    assert.equal(e.mode, S_IFREG | 0o644);
-    assert.equal(e.data.toString(), plan);
-  });
-
-  it('puts the module at the path the plan names', () => {
-    const e = byName(entries, 'msgbuf.ko');
-    assert.equal(e.mode & S_IFMT, S_IFREG);
-    assert.ok(e.data.equals(ko));
-  });
-
-  it('carries several modules', () => {
-    const two = readNewc(gunzipSync(gradingInitramfs({ init, busybox, harness, plan, modules: { '/a.ko': Buffer.from('a'), 'b.ko': Buffer.from('b') } })));
-    assert.equal(byName(two, 'a.ko').data.toString(), 'a');
-    assert.equal(byName(two, 'b.ko').data.toString(), 'b');
+  it('carries no plan and no module: they arrive over the control port', () => {
+    assert.deepEqual(
+      entries.filter((e) => (e.mode & S_IFMT) === S_IFREG).map((e) => e.name).sort(),
+      ['bin/busybox', 'init', 'kgrader-harness'],
+    );
   });
 
   it('names every path only once', () => {
@@ -212,7 +199,7 @@ describe('gradingInitramfs', () => {
   });
 
   it('is deterministic', () => {
-    const again = gradingInitramfs({ init, busybox, harness, plan, modules: { '/msgbuf.ko': ko } });
+    const again = gradingInitramfs({ init, busybox, harness });
     assert.ok(gunzipSync(again).equals(gunzipSync(gz)));
   });
 });

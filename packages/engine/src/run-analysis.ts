@@ -1,0 +1,110 @@
+import { parseConsoleLog, splitLinePrefix, stripLinePrefix } from '@kgrader/log-parser';
+import type { Finding, HarnessEvent } from '@kgrader/schemas';
+import { symbolizeFindings, type StudentModule } from '@kgrader/symbolizer';
+import type { VmOutcome } from '@kgrader/vm';
+import { chatterFinding, measureChatter } from './chatter.js';
+
+export interface RunAnalysisOptions {
+  /** this grading's marker nonce: only markers carrying it are the harness's */
+  nonce: string;
+  loadTestName: string;
+  module: StudentModule;
+  /** console bytes the module may cause after loading before it is a flood */
+  chatterBytes: number;
+}
+
+export interface RunAnalysis {
+  findings: Finding[];
+  /** console line where the harness began loading the module (the load test's start marker) */
+  loadStartLine?: number;
+}
+
+const MARKER_SHAPE = /\bkgrader(?:[-_][\w-]+)?:\s+(?:[0-9a-f]{16}\s+)?(?:test\s+\S+\s+(?:start|end)|module\s+\S+\s+(?:loaded|unloaded))\b/;
+
+/**
+ * The console with this grading's markers in the parser's format and every other marker-shaped
+ * line neutralised, so a line the module printed can neither open nor close a test. Line
+ * numbers are kept. Pure.
+ */
+export function screenMarkers(console: string, nonce: string): { text: string; markerLines: Set<number>; forged: Array<{ line: number; text: string }> } {
+  const genuine = `kgrader: ${nonce} `;
+  const markerLines = new Set<number>();
+  const forged: Array<{ line: number; text: string }> = [];
+  const lines = console.split('\n').map((line, i) => {
+    const message = splitLinePrefix(line).text;
+    if (message.startsWith(genuine)) {
+      markerLines.add(i);
+      return line.replace(genuine, 'kgrader: ');
+    }
+    if (MARKER_SHAPE.test(message)) {
+      forged.push({ line: i, text: stripLinePrefix(line).slice(0, 200) });
+      return line.replace(/kgrader/g, 'k-grader(forged)');
+    }
+    return line;
+  });
+  return { text: lines.join('\n'), markerLines, forged };
+}
+
+/**
+ * Console and harness events of one VM run -> findings: the kernel's reports (symbolized, tied
+ * to tests by the genuine markers), reports the module kept off the console (from the kernel
+ * log records the harness forwarded), tampering (forged markers, forged or broken result-channel
+ * events, printk settings changed) and a console flood.
+ */
+export async function analyzeRun(outcome: VmOutcome, opts: RunAnalysisOptions): Promise<RunAnalysis> {
+  const screened = screenMarkers(outcome.console, opts.nonce);
+  const parsed = parseConsoleLog(screened.text);
+  const loadStart = parsed.markers.find((m) => m.type === 'test-start' && m.name === opts.loadTestName);
+  const loadStartLine = loadStart?.line;
+  const findings = await symbolizeFindings(parsed.findings, opts.module);
+
+  const afterLoad = (line: number) => loadStartLine !== undefined && line > loadStartLine;
+  const forged = screened.forged.filter((f) => afterLoad(f.line));
+  if (forged.length > 0) {
+    findings.push(tamper(`tamper: ${forged.length} fake kgrader test marker${forged.length === 1 ? '' : 's'} printed to the kernel log`, forged.slice(0, 5).map((f) => f.text).join('\n'), forged[0]!.line));
+  }
+  const violations = outcome.violations.filter((v) => v.afterLoad);
+  if (violations.length > 0) {
+    findings.push(tamper('tamper: the result channel carried events the test harness did not send', violations.map((v) => `${v.kind}: ${v.detail}`).join('\n'), loadStartLine));
+  }
+  for (const event of outcome.events) {
+    if (event.event === 'tamper') findings.push(tamper(`tamper: ${event.what.split(' changed')[0]} changed during grading`, event.what, loadStartLine));
+  }
+  const hidden = await hiddenReports(outcome, screened.text, findings, opts);
+  findings.push(...hidden);
+
+  if (loadStartLine !== undefined) {
+    const flood = chatterFinding(measureChatter(outcome.console, loadStartLine, findings, outcome.consoleDroppedBytes, screened.markerLines), opts.chatterBytes, loadStartLine);
+    if (flood) findings.push(flood);
+  }
+  return { findings, ...(loadStartLine !== undefined ? { loadStartLine } : {}) };
+}
+
+/**
+ * Kernel log records of warning level or worse that the harness read from /dev/kmsg but that
+ * never reached the console: the module silenced the console. Records printed in the last
+ * second before the harness's last authenticated event may still have been on their way to the
+ * console and do not count. The reports among them are analyzed from the forwarded records.
+ */
+async function hiddenReports(outcome: VmOutcome, console: string, known: readonly Finding[], opts: RunAnalysisOptions): Promise<Finding[]> {
+  if (outcome.consoleDroppedBytes > 0 || outcome.stoppedBy === 'flood') return []; // a capped console proves nothing
+  const forwarded = outcome.events.filter((e): e is Extract<HarnessEvent, { event: 'kmsg' }> => e.event === 'kmsg').flatMap((e) => e.lines);
+  if (forwarded.length === 0) return [];
+  const lastUptime = Math.max(0, ...outcome.events.map((e) => ('uptimeMs' in e ? e.uptimeMs : 0))) / 1000;
+  const onConsole = new Set(console.split('\n').map((l) => stripLinePrefix(l.replace(/\r$/, '')).trim()));
+  const missing = forwarded.filter((line) => {
+    const { timestamp, text: message } = splitLinePrefix(line);
+    return !onConsole.has(message.trim()) && (timestamp === undefined || timestamp < lastUptime - 1);
+  });
+  if (missing.length === 0) return [];
+  const titles = new Set(known.map((f) => f.title));
+  const recovered = (await symbolizeFindings(parseConsoleLog(forwarded.join('\n')).findings, opts.module)).filter((f) => !titles.has(f.title));
+  return [
+    tamper(`tamper: ${missing.length} kernel warning or error line${missing.length === 1 ? '' : 's'} never reached the console`, missing.slice(0, 20).join('\n')),
+    ...recovered.map((f) => ({ ...f, title: `${f.title} (kept off the console)` })),
+  ];
+}
+
+function tamper(title: string, raw: string, line?: number): Finding {
+  return { kind: 'tamper', title, frames: [], raw, count: 1, ...(line !== undefined ? { line } : {}) };
+}
