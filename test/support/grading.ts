@@ -1,13 +1,16 @@
 import assert from 'node:assert/strict';
 import { GradeResult, type SolutionExpectation } from '@kgrader/schemas';
-import { runCli } from './cli.js';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { repoRoot, runCli } from './cli.js';
 
 const EXIT_OF = { pass: 0, fail: 1, error: 3 } as const;
 /** kinds whose reports carry a stack through the student's code: it must be mapped to their source */
 const MUST_MAP_TO_SOURCE = new Set(['kasan', 'atomic-sleep', 'kmemleak', 'lockdep', 'oops']);
 /** Grades a folder with `kgrader grade --json` and validates the JSON against the contract. */
-export async function gradeJson(dir: string, slug: string): Promise<{ result: GradeResult; code: number | null; stderr: string }> {
-  const run = await runCli(['grade', dir, '--exercise', slug, '--json']);
+export async function gradeJson(dir: string, slug: string, env: NodeJS.ProcessEnv = {}): Promise<{ result: GradeResult; code: number | null; stderr: string }> {
+  const run = await runCli(['grade', dir, '--exercise', slug, '--json'], env);
   assert.ok(run.stdout.trim().length > 0, `no JSON on stdout; stderr: ${run.stderr.slice(0, 2000)}`);
   const result = GradeResult.omit({ console: true }).parse(JSON.parse(run.stdout)) as GradeResult;
   return { result, code: run.code, stderr: run.stderr };
@@ -52,3 +55,21 @@ export function checkExpectation(result: GradeResult, expected: SolutionExpectat
   assert.ok(result.timings.total > 0);
 }
 
+
+/**
+ * Grades a hostile solution again with its exercise's policy widened by some kernel symbols
+ * (a copy of the exercise in a temporary exercises folder), so the module gets past the
+ * build-time check and the deeper defence must catch it on its own.
+ */
+export async function gradeWithSymbolsAllowed(dir: string, slug: string, symbols: string[]): Promise<{ result: GradeResult; code: number | null }> {
+  const root = await mkdtemp(join(tmpdir(), 'kgrader-widened-'));
+  try {
+    const spec = JSON.parse(await readFile(`${repoRoot}exercises/${slug}/exercise.json`, 'utf8')) as { policy?: { symbols?: string[] } };
+    spec.policy = { ...spec.policy, symbols: [...(spec.policy?.symbols ?? []), ...symbols] };
+    await mkdir(join(root, slug), { recursive: true });
+    await writeFile(join(root, slug, 'exercise.json'), JSON.stringify(spec));
+    return await gradeJson(dir, slug, { KGRADER_EXERCISES_DIR: root });
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
+}

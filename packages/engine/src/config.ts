@@ -1,4 +1,5 @@
 import { fileURLToPath } from 'node:url';
+import { hostVmSlots } from '@kgrader/vm';
 
 /** The repository root (engine lives at packages/engine/dist/src). */
 export const repoRoot = fileURLToPath(new URL('../../../../', import.meta.url));
@@ -19,6 +20,11 @@ export interface EngineConfig {
    * harness and VM settings) instead of booting it; a failed restore falls back to a boot
    */
   vmSnapshots: boolean;
+  /**
+   * grading VMs this host runs at once, shared by every process using this cache folder
+   * (flock'ed slot files under `<cacheDir>/vm-slots`); default: cores / vCPUs, capped by memory
+   */
+  vmSlots: number;
   /** keep the per-run work folder (build tree, initramfs, logs) for debugging */
   keepWorkDir: boolean;
 }
@@ -32,6 +38,7 @@ export function defaultEngineConfig(cacheDir: string): EngineConfig {
     vmMemoryMiB: 512,
     vmCpus: 2,
     vmSnapshots: true,
+    vmSlots: hostVmSlots(2, 512),
     keepWorkDir: false,
   };
 }

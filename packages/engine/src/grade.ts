@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BuildInfrastructureError, checkModulePolicy, compileModule, type CompiledModule } from '@kgrader/builder';
@@ -7,7 +7,7 @@ import { KernelNotBuiltError, locateKernel, type KernelInfo } from '@kgrader/ker
 import { parseConsoleLog } from '@kgrader/log-parser';
 import type { ExerciseSpec, GradeResult, HarnessEvent, Stage } from '@kgrader/schemas';
 import { decideVerdict, infrastructureError } from '@kgrader/verdict';
-import { launchVm, newGradingSecrets, ResultChannelVerifier, type LaunchedVm, type VmOutcome } from '@kgrader/vm';
+import { acquireVmSlot, launchVm, newGradingSecrets, ResultChannelVerifier, type LaunchedVm, type VmOutcome } from '@kgrader/vm';
 import { analyzeRun } from './run-analysis.js';
 import type { EngineConfig } from './config.js';
 import { gradingImage } from './vm-image.js';
@@ -73,90 +73,103 @@ export async function gradeSubmission(opts: GradeOptions): Promise<GradeResult> 
       progress('done', 'build failed');
       return buildOnly();
     }
+    const { koPath, vmKoPath } = compiled;
     const policyFindings = checkModulePolicy(compiled.inspection, exercise.policy);
     if (policyFindings.length > 0) {
       progress('done', 'the module uses what the exercise does not allow');
       return buildOnly(policyFindings);
     }
 
-    let vm: LaunchedVm;
-    try {
-      const image = await gradingImage(config, kernel);
-      progress('booting', `starting the grading VM (${image.accel === 'kvm' ? 'KVM' : 'TCG emulation'}, ${image.cpus} CPUs)`);
-      vm = await launchVm({
-        image,
-        workDir,
-        consoleKillBytes: exercise.limits.consoleBytes,
-        consoleHeadBytes: Math.floor(exercise.limits.consoleBytes / 8),
-        consoleTailBytes: Math.floor(exercise.limits.consoleBytes / 8),
-        ...(config.vmSnapshots ? { snapshotDir: join(config.cacheDir, 'snapshots') } : {}),
-        bootProblem: (console) => parseConsoleLog(console).findings[0]?.title,
-        bootTimeoutSeconds: 120,
-      });
-    } catch (err) {
-      return errorResult(`cannot start the grading VM: ${(err as Error).message}`, buildSeconds);
-    }
-    if (vm.restoreFailure) progress('booting', `restoring the saved VM failed (${vm.restoreFailure}); booted instead`);
-    progress('running', `kernel up with ${vm.ready.cpus} CPUs (${vm.restored ? 'restored' : 'booted'} in ${vm.bootSeconds.toFixed(1)}s)`);
+    // the rest runs while holding one of the host's VM slots
+    const runInVm = async (): Promise<GradeResult> => {
+      let vm: LaunchedVm;
+      try {
+        const image = await gradingImage(config, kernel);
+        progress('booting', `starting the grading VM (${image.accel === 'kvm' ? 'KVM' : 'TCG emulation'}, ${image.cpus} CPUs)`);
+        vm = await launchVm({
+          image,
+          workDir,
+          consoleKillBytes: exercise.limits.consoleBytes,
+          consoleHeadBytes: Math.floor(exercise.limits.consoleBytes / 8),
+          consoleTailBytes: Math.floor(exercise.limits.consoleBytes / 8),
+          ...(config.vmSnapshots ? { snapshotDir: join(config.cacheDir, 'snapshots') } : {}),
+          bootProblem: (console) => parseConsoleLog(console).findings[0]?.title,
+          bootTimeoutSeconds: 120,
+        });
+      } catch (err) {
+        return errorResult(`cannot start the grading VM: ${(err as Error).message}`, buildSeconds);
+      }
+      if (vm.restoreFailure) progress('booting', `restoring the saved VM failed (${vm.restoreFailure}); booted instead`);
+      progress('running', `kernel up with ${vm.ready.cpus} CPUs (${vm.restored ? 'restored' : 'booted'} in ${vm.bootSeconds.toFixed(1)}s)`);
 
-    const secrets = newGradingSecrets();
-    const modulePath = `/${compiled.module}.ko`;
-    const timeoutSeconds = opts.timeoutSeconds ?? exercise.limits.vmTimeoutSeconds;
-    let outcome: VmOutcome;
-    try {
-      vm.session.sendWork({ ...secrets, plan: planFor(exercise, { path: modulePath, name: compiled.module }), module: await readFile(compiled.vmKoPath) });
-      const testTimeout = new Map(exercise.tests.map((t) => [t.name, t.timeoutSeconds]));
-      outcome = await vm.session.run({
-        verifier: new ResultChannelVerifier(secrets.key, exercise.tests.map((t) => t.name)),
-        timeoutSeconds: timeoutSeconds + vm.bootSeconds,
-        // the harness's own watchdog ends a hung test after its timeout (and kills it within
-        // seconds); a VM silent well past that has stopped working
-        testDeadlineSeconds: (name) => (testTimeout.get(name) ?? 20) + 30,
-        onEvent: (event) => reportEvent(event, progress),
-        ...(opts.signal ? { signal: opts.signal } : {}),
+      const secrets = newGradingSecrets();
+      const modulePath = `/${compiled.module}.ko`;
+      const timeoutSeconds = opts.timeoutSeconds ?? exercise.limits.vmTimeoutSeconds;
+      let outcome: VmOutcome;
+      try {
+        vm.session.sendWork({ ...secrets, plan: planFor(exercise, { path: modulePath, name: compiled.module }), module: await readFile(vmKoPath) });
+        const testTimeout = new Map(exercise.tests.map((t) => [t.name, t.timeoutSeconds]));
+        outcome = await vm.session.run({
+          verifier: new ResultChannelVerifier(secrets.key, exercise.tests.map((t) => t.name)),
+          timeoutSeconds: timeoutSeconds + vm.bootSeconds,
+          // the harness's own watchdog ends a hung test after its timeout (and kills it within
+          // seconds); a VM silent well past that has stopped working
+          testDeadlineSeconds: (name) => (testTimeout.get(name) ?? 20) + 30,
+          onEvent: (event) => reportEvent(event, progress),
+          ...(opts.signal ? { signal: opts.signal } : {}),
+        });
+      } finally {
+        await vm.session.close();
+      }
+      if (outcome.stoppedBy === 'aborted') throw new Error('grading aborted');
+      if (config.keepWorkDir) await writeFile(join(workDir, 'vm-outcome.json'), JSON.stringify({ ...outcome, nonce: secrets.nonce }));
+
+      progress('analyzing', 'reading the kernel log');
+      const analyzeStarted = Date.now();
+      const analysis = await analyzeRun(outcome, {
+        nonce: secrets.nonce,
+        loadTestName: exercise.tests[0]!.name,
+        chatterBytes: exercise.limits.chatterBytes,
+        module: {
+          name: compiled.module,
+          koPath,
+          sections: moduleSections(outcome.events),
+          submittedNameOf: Object.fromEntries(Object.entries(compiled.layout.buildNames).map(([s, b]) => [b, s])),
+          sources: compiled.sources,
+        },
       });
+      const verdict = decideVerdict({
+        exercise,
+        build,
+        vm: {
+          events: outcome.events,
+          ready: vm.ready,
+          moduleMayBeLoaded: outcome.moduleMayBeLoaded,
+          done: outcome.done,
+          ...(outcome.stoppedBy ? { stoppedBy: outcome.stoppedBy } : {}),
+          ...(outcome.stalledIn ? { stalledIn: outcome.stalledIn } : {}),
+          ...(outcome.qemuFailure ? { qemuFailure: outcome.qemuFailure } : {}),
+          consoleBytes: outcome.consoleBytes,
+          oomKilled: /Out of memory: Killed process|invoked oom-killer/.test(outcome.console),
+          timeoutSeconds,
+          violationsBeforeLoad: outcome.violations.filter((v) => !v.afterLoad).map((v) => `${v.kind}: ${v.detail}`),
+        },
+        findings: analysis.findings,
+        ...(analysis.loadStartLine !== undefined ? { loadStartLine: analysis.loadStartLine } : {}),
+        moduleName: compiled.module,
+        timings: timingsOf(buildSeconds, vm, outcome, seconds(analyzeStarted), seconds(started)),
+      });
+      progress('done', verdict.verdict);
+      return { ...verdict, console: outcome.console, ...(outcome.consoleDroppedBytes > 0 ? { consoleTruncatedBytes: outcome.consoleDroppedBytes } : {}) };
+    };
+    const waitStarted = Date.now();
+    const slot = await acquireVmSlot(join(config.cacheDir, 'vm-slots'), config.vmSlots, opts.signal);
+    if (Date.now() - waitStarted > 1000) progress('booting', `waited ${seconds(waitStarted)}s for one of this host's ${config.vmSlots} VM slots`);
+    try {
+      return await runInVm();
     } finally {
-      await vm.session.close();
+      slot.release();
     }
-    if (outcome.stoppedBy === 'aborted') throw new Error('grading aborted');
-
-    progress('analyzing', 'reading the kernel log');
-    const analyzeStarted = Date.now();
-    const analysis = await analyzeRun(outcome, {
-      nonce: secrets.nonce,
-      loadTestName: exercise.tests[0]!.name,
-      chatterBytes: exercise.limits.chatterBytes,
-      module: {
-        name: compiled.module,
-        koPath: compiled.koPath,
-        sections: moduleSections(outcome.events),
-        submittedNameOf: Object.fromEntries(Object.entries(compiled.layout.buildNames).map(([s, b]) => [b, s])),
-        sources: compiled.sources,
-      },
-    });
-    const verdict = decideVerdict({
-      exercise,
-      build,
-      vm: {
-        events: outcome.events,
-        ready: vm.ready,
-        moduleMayBeLoaded: outcome.moduleMayBeLoaded,
-        done: outcome.done,
-        ...(outcome.stoppedBy ? { stoppedBy: outcome.stoppedBy } : {}),
-        ...(outcome.stalledIn ? { stalledIn: outcome.stalledIn } : {}),
-        ...(outcome.qemuFailure ? { qemuFailure: outcome.qemuFailure } : {}),
-        consoleBytes: outcome.consoleBytes,
-        oomKilled: /Out of memory: Killed process|invoked oom-killer/.test(outcome.console),
-        timeoutSeconds,
-        violationsBeforeLoad: outcome.violations.filter((v) => !v.afterLoad).map((v) => `${v.kind}: ${v.detail}`),
-      },
-      findings: analysis.findings,
-      ...(analysis.loadStartLine !== undefined ? { loadStartLine: analysis.loadStartLine } : {}),
-      moduleName: compiled.module,
-      timings: timingsOf(buildSeconds, vm, outcome, seconds(analyzeStarted), seconds(started)),
-    });
-    progress('done', verdict.verdict);
-    return { ...verdict, console: outcome.console, ...(outcome.consoleDroppedBytes > 0 ? { consoleTruncatedBytes: outcome.consoleDroppedBytes } : {}) };
   } finally {
     if (config.keepWorkDir) progress('done', `work folder kept at ${workDir}`);
     else await rm(workDir, { recursive: true, force: true });

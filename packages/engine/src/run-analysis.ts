@@ -88,7 +88,7 @@ export async function analyzeRun(outcome: VmOutcome, opts: RunAnalysisOptions): 
  */
 async function hiddenReports(outcome: VmOutcome, console: string, known: readonly Finding[], opts: RunAnalysisOptions): Promise<Finding[]> {
   if (outcome.consoleDroppedBytes > 0 || outcome.stoppedBy === 'flood') return []; // a capped console proves nothing
-  const forwarded = outcome.events.filter((e): e is Extract<HarnessEvent, { event: 'kmsg' }> => e.event === 'kmsg').flatMap((e) => e.lines);
+  const forwarded = outcome.events.filter((e): e is Extract<HarnessEvent, { event: 'kmsg' }> => e.event === 'kmsg').flatMap((e) => e.lines.flatMap(asConsoleLines));
   if (forwarded.length === 0) return [];
   const lastUptime = Math.max(0, ...outcome.events.map((e) => ('uptimeMs' in e ? e.uptimeMs : 0))) / 1000;
   const onConsole = new Set(console.split('\n').map((l) => stripLinePrefix(l.replace(/\r$/, '')).trim()));
@@ -103,6 +103,17 @@ async function hiddenReports(outcome: VmOutcome, console: string, known: readonl
     tamper(`tamper: ${missing.length} kernel warning or error line${missing.length === 1 ? '' : 's'} never reached the console`, missing.slice(0, 20).join('\n')),
     ...recovered.map((f) => ({ ...f, title: `${f.title} (kept off the console)` })),
   ];
+}
+
+/**
+ * One forwarded /dev/kmsg record as the console prints it: /dev/kmsg escapes bytes outside
+ * printable ASCII as `\xNN`, and a record holding newlines is printed as several lines, each
+ * with the record's prefix. Pure.
+ */
+export function asConsoleLines(record: string): string[] {
+  const prefix = /^\[[^\]]*\](?:\[[^\]]*\])? ?/.exec(record)?.[0] ?? '';
+  const text = record.slice(prefix.length).replace(/\\x([0-9a-f]{2})/g, (_, hex: string) => String.fromCharCode(parseInt(hex, 16)));
+  return text.split('\n').map((part) => `${prefix}${part}`);
 }
 
 function tamper(title: string, raw: string, line?: number): Finding {

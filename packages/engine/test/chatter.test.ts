@@ -9,7 +9,7 @@ const load = '[   14.308798][   T47] kgrader: test load start';
 describe('measureChatter', () => {
   it('counts only what follows the load marker', () => {
     const lines = [...boot, load, '[   14.4][   T47] msgbuf: hello'];
-    const chatter = measureChatter(lines.join('\n'), 2, [], 0);
+    const chatter = measureChatter(lines.join('\n'), 2, [], 0, new Set([2]));
     assert.equal(chatter.bytes, Buffer.byteLength(lines[3]!) + 1);
     assert.equal(chatter.sample, 'msgbuf: hello');
     assert.equal(chatter.sampleCount, 1);

@@ -105,6 +105,12 @@ export const SolutionExpectation = z.object({
   titleIncludes: z.string().optional(),
   /** the grading must mark the console as cut (console floods) */
   consoleTruncated: z.boolean().optional(),
+  /**
+   * hostile solutions: graded a second time with the exercise's policy widened by these kernel
+   * symbols (so the build-time check lets the module run), it must still fail, caught by a
+   * finding of one of these kinds: the deeper defence holds on its own
+   */
+  withSymbolsAllowed: z.object({ symbols: z.array(z.string()).min(1), anyOfFindingKinds: z.array(z.string()).min(1) }).optional(),
 });
 export type SolutionExpectation = z.infer<typeof SolutionExpectation>;
 

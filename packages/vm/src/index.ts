@@ -6,3 +6,4 @@ export * from './qmp.js';
 export * from './session.js';
 export * from './accel.js';
 export * from './snapshot.js';
+export * from './slots.js';
