@@ -1,6 +1,7 @@
 import type { Finding } from '@kgrader/schemas';
 import { reportDetails } from './details.js';
 import { kindOf, type HeaderMatch, type ReportGroup } from './families.js';
+import { CALL_TRACE_RE } from './report-body.js';
 import { describe, type Description } from './title.js';
 
 /** A report as collected from the log, before analysis. */
@@ -37,7 +38,7 @@ export const RAW_LINE_CAP = 200;
 export function analyzeReport(report: CollectedReport): AnalyzedReport {
   const titled = titleOf(report);
   const format = titled.description.format;
-  const details = reportDetails(format?.details ?? titled.group.details, report.lines, titled.ownLine);
+  const details = reportDetails(format?.details ?? titled.group.details, linesWithStack(report), titled.ownLine);
   const finding: Finding = {
     kind: format?.kind ?? kindOf(report.titledBy?.header ?? report.header),
     title: titled.description.title,
@@ -68,6 +69,15 @@ function titleOf(report: CollectedReport): Titled {
   const by = report.titledBy;
   const header = by?.header ?? report.header;
   return { description: describe(header.group, report.view, header.at), group: header.group, ownLine: by?.ownLine ?? 0 };
+}
+
+/**
+ * Older kernels with panic_on_warn print the panic before the WARNING's stack: the report's own
+ * stack is then inside the folded panic.
+ */
+function linesWithStack(report: CollectedReport): string[] {
+  if (report.foldedPanic.length === 0 || report.lines.some((l) => CALL_TRACE_RE.test(l))) return report.lines;
+  return [...report.lines, ...report.foldedPanic];
 }
 
 /** The report's text, capped; a folded panic keeps at least its first lines so it stays visible. */

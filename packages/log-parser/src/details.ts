@@ -70,7 +70,8 @@ export function reportDetails(rule: DetailsRule, lines: readonly string[], from:
       const ai = findLine(lines, KFENCE_ACCESS, from + 1, from + 8);
       const am = ai >= 0 ? KFENCE_ACCESS.exec(lines[ai]!) : null;
       const frames = ai >= 0 ? withoutQuestionable(framesAfter(lines, ai)) : plain(extractMainTrace(lines, from).frames);
-      const stacks = labelledStacks(lines, (line) => /^(allocated|freed) by task \d+/.exec(line)?.[1]);
+      // `allocated by task 7 on cpu 0 at 84.9s:`, or after the object: `kfence-#31 [0x..-0x.., size=32, cache=kmalloc-32] allocated by task 114:`
+      const stacks = labelledStacks(lines, (line) => /^(?:kfence-#\d+ \[[^\]]*\] )?(allocated|freed) by task \d+/.exec(line)?.[1]);
       const type = accessFromWord(am?.[1]);
       return { frames, stacks, ...(type ? { access: { type, address: am![2]! } } : {}) };
     }

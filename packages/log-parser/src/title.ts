@@ -335,7 +335,8 @@ function corruptionOf(title: string, lines: readonly string[], format: TitleForm
   for (const start of [...STACK_STARTS, RISCV_STACK_START]) {
     const at = lines.findIndex((l) => start.test(l));
     if (at < 0) continue;
-    if (lines.length - at < 4) return 'a stack was cut';
+    // (syzkaller counts the empty string after the report's last newline as a line too)
+    if (lines.length - at + 1 < 4) return 'a stack was cut';
     let framed = false;
     for (let i = at + 1; i < Math.min(lines.length, at + 16); i++) {
       const line = lines[i]!;
