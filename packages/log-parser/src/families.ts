@@ -404,6 +404,10 @@ export const REPORT_GROUPS: readonly ReportGroup[] = [
     ],
   },
   {
+    // Several titles depend on the file a WARNING names. `WARNING: .*file.* func` is written
+    // `WARNING: (?=(.*?file))\1.* func`: the first occurrence of the file is taken atomically
+    // (lookahead, then backreference), which finds the same lines and stays linear on a line
+    // repeating the file name.
     marker: 'WARNING:', kind: 'warning',
     notReports: [
       /WARNING: \/etc\/ssh\/moduli does not exist, using fixed modulus/,
@@ -424,18 +428,18 @@ export const REPORT_GROUPS: readonly ReportGroup[] = [
       {
         id: 'odebug',
         kind: 'warning',
-        match: [/WARNING: .*lib\/debugobjects\.c.* (?:debug_print|debug_check|at)/],
+        match: [/WARNING: (?=(.*?lib\/debugobjects\.c))\1.* (?:debug_print|debug_check|at)/],
         title: 'WARNING: ODEBUG bug in {frame}',
         // the users of debug objects (timers, work, RCU...) are not the bug either
         stack: warningStack('debug_', 'rcu', 'hrtimer_', 'timer_', 'work_', 'percpu_', 'vunmap', 'vfree', '__free_', 'debug_check', 'kobject_'),
       },
-      { id: 'warning-usercopy', kind: 'warning', match: [/WARNING: .*mm\/usercopy\.c.* (?:usercopy_warn|at)/], title: 'WARNING: bad usercopy in {frame}', stack: warningStack('usercopy', '__check') },
-      { id: 'kobject', kind: 'warning', match: [/WARNING: .*lib\/kobject\.c.* (?:kobject_|at)/], title: 'WARNING: kobject bug in {frame}', stack: warningStack('kobject_') },
-      { id: 'proc-registration', kind: 'warning', match: [/WARNING: .*fs\/proc\/generic\.c.* (?:proc_register|at)/], title: 'WARNING: proc registration bug in {frame}', stack: warningStack('proc_') },
-      { id: 'refcount', kind: 'refcount', match: [/WARNING: .*lib\/refcount\.c.* (?:refcount_|at)/], title: 'WARNING: refcount bug in {frame}', stack: warningStack('refcount', 'kobject_') },
+      { id: 'warning-usercopy', kind: 'warning', match: [/WARNING: (?=(.*?mm\/usercopy\.c))\1.* (?:usercopy_warn|at)/], title: 'WARNING: bad usercopy in {frame}', stack: warningStack('usercopy', '__check') },
+      { id: 'kobject', kind: 'warning', match: [/WARNING: (?=(.*?lib\/kobject\.c))\1.* (?:kobject_|at)/], title: 'WARNING: kobject bug in {frame}', stack: warningStack('kobject_') },
+      { id: 'proc-registration', kind: 'warning', match: [/WARNING: (?=(.*?fs\/proc\/generic\.c))\1.* (?:proc_register|at)/], title: 'WARNING: proc registration bug in {frame}', stack: warningStack('proc_') },
+      { id: 'refcount', kind: 'refcount', match: [/WARNING: (?=(.*?lib\/refcount\.c))\1.* (?:refcount_|at)/], title: 'WARNING: refcount bug in {frame}', stack: warningStack('refcount', 'kobject_') },
       // kgrader: without CONFIG_BUG_ON_DATA_CORRUPTION list_debug WARN()s instead of BUG()ing; same bug, same title
       { id: 'warning-list-debug', kind: 'list-corruption', match: [/WARNING: .*lib\/list_debug\.c/], title: 'BUG: corrupted list in {frame}', stack: warningStack() },
-      { id: 'locking-bug', kind: 'lockdep', match: [/WARNING: .*kernel\/locking\/lockdep\.c.*lock_/], title: 'WARNING: locking bug in {frame}', stack: warningStack('lock_sock', 'release_sock') },
+      { id: 'locking-bug', kind: 'lockdep', match: [/WARNING: (?=(.*?kernel\/locking\/lockdep\.c))\1.*lock_/], title: 'WARNING: locking bug in {frame}', stack: warningStack('lock_sock', 'release_sock') },
       { id: 'warning-still-holding', kind: 'lockdep', match: [/WARNING: .*still has locks held!/], report: [/WARNING: .*still has locks held!/, re(String.raw`at: ${FUNC}`)], title: 'WARNING: still has locks held in {1}', end: 'trace', details: 'lockdep' },
       { id: 'nested-lock', kind: 'lockdep', match: [/WARNING: Nested lock was not taken/], title: 'WARNING: nested lock was not taken in {frame}', stack: warningStack(), end: 'trace', details: 'lockdep' },
       {
@@ -448,8 +452,10 @@ export const REPORT_GROUPS: readonly ReportGroup[] = [
         end: 'lock-list',
         details: 'lockdep',
       },
-      { id: 'kmalloc-bug', kind: 'warning', match: [/WARNING: .*mm\/.*\.c.* k?.?malloc/], title: 'WARNING: kmalloc bug in {frame}', stack: warningStack('kmalloc', 'krealloc', 'slab', 'kmem') },
-      { id: 'zero-size-vmalloc', kind: 'warning', match: [/WARNING: .*mm\/vmalloc.c.*__vmalloc_node/], title: 'WARNING: zero-size vmalloc in {frame}', stack: warningStack() },
+      // `WARNING: .*mm/.*\.c.* k?.?malloc`, with the first `mm/` and the first `.c` after it taken
+      // atomically (lookahead and backreference): three nested `.*` would backtrack cubically.
+      { id: 'kmalloc-bug', kind: 'warning', match: [/WARNING: (?=(.*?mm\/))\1(?=(.*?\.c))\2.* k?.?malloc/], title: 'WARNING: kmalloc bug in {frame}', stack: warningStack('kmalloc', 'krealloc', 'slab', 'kmem') },
+      { id: 'zero-size-vmalloc', kind: 'warning', match: [/WARNING: (?=(.*?mm\/vmalloc.c))\1.*__vmalloc_node/], title: 'WARNING: zero-size vmalloc in {frame}', stack: warningStack() },
       {
         id: 'usb-submit-urb',
         kind: 'warning',
@@ -488,7 +494,7 @@ export const REPORT_GROUPS: readonly ReportGroup[] = [
       {
         id: 'irq-safe-unsafe',
         kind: 'lockdep',
-        match: [/WARNING: .*-safe -> .*-unsafe lock order detected/],
+        match: [/WARNING: (?=(.*?-safe -> ))\1.*-unsafe lock order detected/],
         title: 'possible deadlock in {frame}',
         stack: { steps: [find(/which became .* at:/), 'trace'] },
         end: 'trace',
@@ -555,7 +561,8 @@ export const REPORT_GROUPS: readonly ReportGroup[] = [
       /INFO: Stall ended before state dump start/,
       /INFO: NMI handler/,
       /INFO: recovery required on readonly filesystem/,
-      /(?:handler|interrupt).*took too long/,
+      // (the first `handler`/`interrupt` is taken atomically, so a line full of them stays linear)
+      /^(?=(.*?(?:handler|interrupt)))\1.*took too long/,
       /INFO: sys_.* is not present in \/proc\/kallsyms/,
       /INFO: no syscalls can create resource/,
       /rmt_storage:INFO:/,
@@ -867,11 +874,26 @@ export function matchReportHeader(text: string): HeaderMatch | undefined {
     if (at < 0) continue;
     if (group.header && !group.header.test(text)) continue;
     if (group.notReports?.some((r) => r.test(text))) continue;
-    const fromMarker = text.slice(at);
-    const format = group.formats.find((f) => f.match[0]!.test(fromMarker));
+    const format = group.formats.find((f) => matchesAt(f.match[0]!, text, at));
     return format ? { group, format, at } : { group, at };
   }
   return undefined;
+}
+
+const stickyCopies = new WeakMap<RegExp, RegExp>();
+
+/**
+ * Whether `re` matches `text` at `at` exactly. Title patterns start with their group's marker, so
+ * they are tried once, where the marker is, instead of at every position of the line.
+ */
+export function matchesAt(re: RegExp, text: string, at: number): RegExpExecArray | null {
+  let sticky = stickyCopies.get(re);
+  if (!sticky) {
+    sticky = new RegExp(re.source, re.flags.replace('g', '') + 'y');
+    stickyCopies.set(re, sticky);
+  }
+  sticky.lastIndex = at;
+  return sticky.exec(text);
 }
 
 export function endRuleOf(header: HeaderMatch): EndRule {

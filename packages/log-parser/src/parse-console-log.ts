@@ -49,6 +49,10 @@ interface OpenReport {
   acceptsOtherCpus: boolean;
   /** the main trace was complete when the report was cut: nothing essential is missing */
   traceComplete: boolean;
+  /** every line so far repeats the header's format (KASAN prints one header per inlined frame) */
+  onlyHeaders: boolean;
+  /** a kmemleak object line has been seen (syzkaller prints `BUG: memory leak` before each object) */
+  sawLeakObject: boolean;
 }
 
 type ClosedReport = Omit<CollectedReport, 'view' | 'titledBy'> & { titledBy?: OpenReport['titledBy'] };
@@ -134,6 +138,8 @@ export function parseConsoleLog(text: string, options: ParseOptions = {}): Parse
       sawLockList: false,
       acceptsOtherCpus: header.format?.acceptsOtherCpus ?? false,
       traceComplete: false,
+      onlyHeaders: true,
+      sawLeakObject: header.format?.id === 'kmemleak',
     };
     open.set(key, report);
     if (header.group.marker === 'Kernel panic' && isConsequencePanic(textLine) && lastReport) {
@@ -168,6 +174,8 @@ export function parseConsoleLog(text: string, options: ParseOptions = {}): Parse
         } else if (report.header.group.prologue && !header.group.prologue && !report.titledBy) {
           report.titledBy = { header, ownLine: report.lines.length, consoleLine: i };
         }
+        if (header.format?.id === 'kmemleak') report.sawLeakObject = true;
+        report.onlyHeaders &&= header.format === report.header.format;
         report.lines.push(textLine);
         return;
       }
@@ -176,6 +184,7 @@ export function parseConsoleLog(text: string, options: ParseOptions = {}): Parse
     }
     if (report) {
       report.lines.push(textLine);
+      report.onlyHeaders = false;
       if (textLine.includes('Sending NMI from CPU')) report.acceptsOtherCpus = true;
       const verdict = feed(report, textLine);
       if (verdict === 'end-include') close(report, true);
@@ -306,12 +315,9 @@ function absorbsHeader(report: OpenReport, header: HeaderMatch): boolean {
   // list_debug / refcount print their diagnosis, then WARN() or BUG() with the stack: one report.
   if (report.header.group.prologue && !group.prologue) return report.titledBy === undefined;
   // syzkaller's harness prints `BUG: memory leak` before each kmemleak object.
-  if (report.header.format?.id === 'memory-leak' && header.format?.id === 'kmemleak') return !report.lines.some((l) => l.includes('unreferenced object'));
+  if (report.header.format?.id === 'memory-leak' && header.format?.id === 'kmemleak') return !report.sawLeakObject;
   // Repeated headers (e.g. KASAN prints one per inlined frame when symbolized) continue the first.
-  if (header.format !== undefined && header.format === report.header.format) {
-    return report.lines.every((l) => matchReportHeader(l)?.format === header.format);
-  }
-  return false;
+  return header.format !== undefined && header.format === report.header.format && report.onlyHeaders;
 }
 
 function reportAcceptingOtherCpus(open: Map<string, OpenReport>): OpenReport | undefined {

@@ -1,4 +1,4 @@
-import type { ReportGroup, StackRule, StackStep, TitleFormat } from './families.js';
+import { matchesAt, type ReportGroup, type StackRule, type StackStep, type TitleFormat } from './families.js';
 import { firstFrame, isSkippedName, skipRegex, withoutSyscallPrefix, type NamedFrame } from './guilty-frame.js';
 
 /**
@@ -20,16 +20,6 @@ interface Position {
   groups: string[];
 }
 
-const stickyCache = new WeakMap<RegExp, RegExp>();
-function sticky(re: RegExp): RegExp {
-  let copy = stickyCache.get(re);
-  if (!copy) {
-    copy = new RegExp(re.source, re.flags.replace('g', '') + 'y');
-    stickyCache.set(re, copy);
-  }
-  return copy;
-}
-
 function groupsOf(m: RegExpExecArray): string[] {
   return m.slice(1).map((g) => g ?? '');
 }
@@ -43,9 +33,7 @@ function findTitleStart(re: RegExp, lines: readonly string[], marker: string, fr
     const line = lines[i]!;
     const at = line.indexOf(marker);
     if (at < 0) continue;
-    const s = sticky(re);
-    s.lastIndex = at;
-    const m = s.exec(line);
+    const m = matchesAt(re, line, at);
     if (m) return { line: i, column: at, groups: groupsOf(m) };
   }
   return undefined;
