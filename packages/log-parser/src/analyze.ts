@@ -35,9 +35,20 @@ export interface AnalyzedReport {
 
 export const RAW_LINE_CAP = 200;
 
-export function analyzeReport(report: CollectedReport): AnalyzedReport {
+/**
+ * A line with a group's marker that fits none of its formats is titled by the line itself, as
+ * syzkaller does (`BUG: MAX_STACK_TRACE_ENTRIES too low!`), but only when the kernel printed a
+ * report around it: a stack or the `CPU: N PID: N` line of dump_stack(). A driver's own message
+ * (`pr_info("INFO: device opened")`, `usb 5-1: WARNING: ath10k USB support is incomplete`) is
+ * not a kernel report; syzkaller takes it for one, kgrader does not (a student's driver may print
+ * such words, and must not fail for it).
+ */
+const REPORT_EVIDENCE = /Call [Tt]race|Backtrace:|\bCPU: \d+ (?:UID: \d+ )?PID: \d+|^ *(?:\[<[0-9a-f]+>\] )*[A-Za-z0-9_.]+\+0x[0-9a-f]+\/0x[0-9a-f]+/;
+
+export function analyzeReport(report: CollectedReport): AnalyzedReport | undefined {
   const titled = titleOf(report);
   const format = titled.description.format;
+  if (!titled.description.headerFits && !report.view.slice(1).some((l) => REPORT_EVIDENCE.test(l))) return undefined;
   const details = reportDetails(format?.details ?? titled.group.details, linesWithStack(report), titled.ownLine);
   const finding: Finding = {
     kind: format?.kind ?? kindOf(report.titledBy?.header ?? report.header),

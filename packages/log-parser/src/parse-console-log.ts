@@ -203,7 +203,8 @@ export function parseConsoleLog(text: string, options: ParseOptions = {}): Parse
     .map((report) => {
       const titledBy = report.titledBy ?? { header: report.header, consoleLine: report.startLine };
       return analyzeReport({ ...report, view: titleView(consoleLines, titledBy.consoleLine, titledBy.header.group.marker, viewCuts) });
-    });
+    })
+    .filter((report): report is AnalyzedReport => report !== undefined);
   const tests = testsAtLines(markers, analyzed.map((r) => r.finding.line ?? 0));
   analyzed.forEach((report, i) => {
     const test = tests[i];

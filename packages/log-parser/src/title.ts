@@ -12,6 +12,8 @@ export interface Description {
   format?: TitleFormat;
   /** why the report looks damaged (lost lines, another CPU printing in between), when it does */
   corruptedReason?: string;
+  /** a format's title pattern matched, even if the rest of the report did not fit it */
+  headerFits: boolean;
 }
 
 interface Position {
@@ -308,7 +310,7 @@ export function describe(group: ReportGroup, lines: readonly string[], at: numbe
   }
   if (!corruptedReason && format?.corrupted) corruptedReason = 'only a damaged report looks like this';
   if (!corruptedReason) corruptedReason = corruptionOf(title, lines, format);
-  return { title, ...(format ? { format } : {}), ...(corruptedReason ? { corruptedReason } : {}) };
+  return { title, headerFits: matchedTitle, ...(format ? { format } : {}), ...(corruptedReason ? { corruptedReason } : {}) };
 }
 
 function compare(a: { line: number; column: number }, b: { line: number; column: number }): number {

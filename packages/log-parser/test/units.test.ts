@@ -219,6 +219,35 @@ describe('report families (inline logs)', () => {
   });
 });
 
+describe('driver messages are not kernel reports', () => {
+  test('a marker word in a driver message, with no report around it, is no finding', () => {
+    const log = ts('T90', [
+      'msgbuf: INFO: device opened',
+      'INFO: buffer is empty',
+      'msgbuf: WARNING: ring buffer full, dropping 3 bytes',
+      'BUG: this is not a kernel message either',
+      'kgrader: test x end pass',
+    ]);
+    assert.deepEqual(parseConsoleLog(log).findings, []);
+  });
+
+  test('a header no format knows is still a report when the kernel printed a stack with it', () => {
+    const log = ts('T91', [
+      'BUG: MAX_STACK_TRACE_ENTRIES too low!',
+      'turning off the locking correctness validator.',
+      'CPU: 0 PID: 91 Comm: w Not tainted 6.1.0 #1',
+      'Call Trace:',
+      ' <TASK>',
+      ' dump_stack_lvl+0x51/0x66',
+      ' save_trace+0x2a5/0x2c0',
+      ' </TASK>',
+    ]);
+    const [finding] = parseConsoleLog(log).findings;
+    assert.equal(finding?.title, 'BUG: MAX_STACK_TRACE_ENTRIES too low!');
+    assert.equal(finding?.kind, 'bug');
+  });
+});
+
 describe('robustness', () => {
   test('empty input', () => {
     assert.deepEqual(parseConsoleLog(''), { findings: [], markers: [], forgedMarkers: [] });
