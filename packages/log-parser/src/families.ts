@@ -1,5 +1,5 @@
 import type { FindingKind } from '@kgrader/schemas';
-import { firstFrame, hangFrame, stallFrame, type FramePicker } from './guilty-frame.js';
+import { hangFrame, stallFrame, type FramePicker } from './guilty-frame.js';
 
 /**
  * The family table: every kernel report kgrader recognises, in the shape of syzkaller's
@@ -186,7 +186,8 @@ const LEAK_STACK: StackRule = {
 
 export const REPORT_GROUPS: readonly ReportGroup[] = [
   {
-    marker: 'BUG:', kind: 'bug',
+    marker: 'BUG:',
+    kind: 'bug',
     notReports: [/ODEBUG:/, /Boot_DEBUG:/, /xlog_status:/, /DEBUG:/, /BUG: no syscalls can create resource/],
     end: 'end-trace',
     details: 'trace',
@@ -408,7 +409,8 @@ export const REPORT_GROUPS: readonly ReportGroup[] = [
     // `WARNING: (?=(.*?file))\1.* func`: the first occurrence of the file is taken atomically
     // (lookahead, then backreference), which finds the same lines and stays linear on a line
     // repeating the file name.
-    marker: 'WARNING:', kind: 'warning',
+    marker: 'WARNING:',
+    kind: 'warning',
     notReports: [
       /WARNING: \/etc\/ssh\/moduli does not exist, using fixed modulus/,
       /WARNING: workqueue cpumask: online intersect > possible intersect/,
@@ -555,7 +557,8 @@ export const REPORT_GROUPS: readonly ReportGroup[] = [
     ],
   },
   {
-    marker: 'INFO:', kind: 'lockdep',
+    marker: 'INFO:',
+    kind: 'lockdep',
     notReports: [
       /INFO: lockdep is turned off/,
       /INFO: Stall ended before state dump start/,
@@ -638,7 +641,8 @@ export const REPORT_GROUPS: readonly ReportGroup[] = [
     ],
   },
   {
-    marker: 'Unable to handle kernel', kind: 'oops',
+    marker: 'Unable to handle kernel',
+    kind: 'oops',
     end: 'end-trace',
     details: 'page-fault',
     formats: [
@@ -652,7 +656,8 @@ export const REPORT_GROUPS: readonly ReportGroup[] = [
     ],
   },
   {
-    marker: 'general protection fault', kind: 'oops',
+    marker: 'general protection fault',
+    kind: 'oops',
     // a user-space segfault message, not a kernel report
     notReports: [/general protection fault .* error:\d+ in /],
     end: 'end-trace',
@@ -660,13 +665,15 @@ export const REPORT_GROUPS: readonly ReportGroup[] = [
     formats: [{ id: 'gpf', kind: 'oops', match: [/general protection fault.*:/], title: 'general protection fault in {frame}', stack: ripThenTrace() }],
   },
   {
-    marker: 'stack segment: ', kind: 'oops',
+    marker: 'stack segment: ',
+    kind: 'oops',
     end: 'end-trace',
     details: 'oops',
     formats: [{ id: 'stack-segment', kind: 'oops', match: [/stack segment: /], title: 'stack segment fault in {frame}', stack: ripThenTrace() }],
   },
   {
-    marker: 'Kernel panic', kind: 'panic',
+    marker: 'Kernel panic',
+    kind: 'panic',
     continuesOpenReport: true,
     end: 'panic',
     details: 'trace',
@@ -713,14 +720,16 @@ export const REPORT_GROUPS: readonly ReportGroup[] = [
     ],
   },
   {
-    marker: 'PANIC: double fault', kind: 'oops',
+    marker: 'PANIC: double fault',
+    kind: 'oops',
     continuesOpenReport: true,
     end: 'end-trace',
     details: 'oops',
     formats: [{ id: 'double-fault', kind: 'oops', match: [/PANIC: double fault/], title: 'PANIC: double fault in {frame}', stack: { steps: [rip] } }],
   },
   {
-    marker: 'kernel BUG', kind: 'bug',
+    marker: 'kernel BUG',
+    kind: 'bug',
     end: 'end-trace',
     details: 'oops',
     formats: [
@@ -732,16 +741,19 @@ export const REPORT_GROUPS: readonly ReportGroup[] = [
   },
   { marker: 'Kernel BUG', kind: 'bug', end: 'end-trace', details: 'oops', formats: [{ id: 'kernel-bug-other', kind: 'bug', match: [/Kernel BUG (.*)/], title: 'kernel BUG {1}' }] },
   {
-    marker: 'BUG kmalloc-', kind: 'kasan',
+    // SLUB's own consistency check caught a double free
+    marker: 'BUG kmalloc-',
+    kind: 'bug',
     end: 'trace',
     details: 'trace',
-    formats: [{ id: 'object-already-free', kind: 'kasan', match: [/BUG kmalloc-.*: Object already free/], title: 'BUG: Object already free' }],
+    formats: [{ id: 'object-already-free', kind: 'bug', match: [/BUG kmalloc-.*: Object already free/], title: 'BUG: Object already free' }],
   },
   { marker: 'divide error:', kind: 'oops', end: 'end-trace', details: 'oops', formats: [{ id: 'divide-error', kind: 'oops', match: [/divide error: /], title: 'divide error in {frame}', stack: { steps: [rip] } }] },
   // a misspelling some kernels print (x86 IDTENTRY conversion)
   { marker: 'divide_error:', kind: 'oops', end: 'end-trace', details: 'oops', formats: [{ id: 'divide-error-underscore', kind: 'oops', match: [/divide_error: /], title: 'divide error in {frame}', stack: { steps: [rip] } }] },
   {
-    marker: 'invalid opcode:', kind: 'oops',
+    marker: 'invalid opcode:',
+    kind: 'oops',
     continuesOpenReport: true,
     end: 'end-trace',
     details: 'oops',
@@ -749,13 +761,15 @@ export const REPORT_GROUPS: readonly ReportGroup[] = [
   },
   {
     // newer x86 kernels report a hit breakpoint (a stray int3 in text) as `Oops: int3: 0000 [#1]`
-    marker: 'int3: ', kind: 'oops',
+    marker: 'int3: ',
+    kind: 'oops',
     end: 'end-trace',
     details: 'oops',
     formats: [{ id: 'int3', kind: 'oops', match: [/int3: /], title: 'int3 in {frame}', stack: ripThenTrace() }],
   },
   {
-    marker: 'UBSAN:', kind: 'ubsan',
+    marker: 'UBSAN:',
+    kind: 'ubsan',
     end: 'separator',
     details: 'trace',
     formats: [
@@ -765,7 +779,8 @@ export const REPORT_GROUPS: readonly ReportGroup[] = [
     ],
   },
   {
-    marker: 'Booting the kernel.', kind: 'panic',
+    marker: 'Booting the kernel.',
+    kind: 'panic',
     // the console echoing a boot message back (as a mount option, say) is no reboot
     notReports: [/Parsing ELF|Decompressing Linux|Unknown parameter '/],
     end: 'line',
@@ -773,45 +788,52 @@ export const REPORT_GROUPS: readonly ReportGroup[] = [
     formats: [{ id: 'reboot', kind: 'panic', match: [/^Booting the kernel/], title: 'unexpected kernel reboot', noStackTrace: true }],
   },
   {
-    marker: 'unregister_netdevice: waiting for', kind: 'hung-task',
+    marker: 'unregister_netdevice: waiting for',
+    kind: 'hung-task',
     continuesOpenReport: true,
     end: 'line',
     details: 'trace',
     formats: [{ id: 'netdev-refcount', kind: 'hung-task', match: [/unregister_netdevice: waiting for .* to become free/], title: 'unregister_netdevice: waiting for DEV to become free', noStackTrace: true }],
   },
   {
-    marker: 'VFS: Close: file count is 0', kind: 'bug',
+    marker: 'VFS: Close: file count is 0',
+    kind: 'bug',
     end: 'line',
     details: 'trace',
     formats: [{ id: 'vfs-close-count', kind: 'bug', match: [/VFS: Close: file count is 0/], title: 'VFS: Close: file count is zero (use-after-free)', noStackTrace: true }],
   },
   {
-    marker: 'VFS: Busy inodes after unmount', kind: 'bug',
+    marker: 'VFS: Busy inodes after unmount',
+    kind: 'bug',
     end: 'line',
     details: 'trace',
     formats: [{ id: 'vfs-busy-inodes', kind: 'bug', match: [/VFS: Busy inodes after unmount/], title: 'VFS: Busy inodes after unmount (use-after-free)', noStackTrace: true }],
   },
   {
-    marker: 'Internal error:', kind: 'oops',
+    marker: 'Internal error:',
+    kind: 'oops',
     continuesOpenReport: true,
     end: 'end-trace',
     details: 'oops',
     formats: [{ id: 'arm-internal-error', kind: 'oops', match: [/Internal error:/], title: 'Internal error in {frame}', stack: ripThenTrace() }],
   },
   {
-    marker: 'Unhandled fault:', kind: 'oops',
+    marker: 'Unhandled fault:',
+    kind: 'oops',
     end: 'end-trace',
     details: 'oops',
     formats: [{ id: 'arm-unhandled-fault', kind: 'oops', match: [/Unhandled fault:/], title: 'Unhandled fault in {frame}', stack: ripThenTrace() }],
   },
   {
-    marker: 'Alignment trap:', kind: 'oops',
+    marker: 'Alignment trap:',
+    kind: 'oops',
     end: 'end-trace',
     details: 'oops',
     formats: [{ id: 'arm-alignment-trap', kind: 'oops', match: [/Alignment trap:/], title: 'Alignment trap in {frame}', stack: ripThenTrace() }],
   },
   {
-    marker: 'trusty: panic', kind: 'panic',
+    marker: 'trusty: panic',
+    kind: 'panic',
     end: 'line',
     details: 'trace',
     formats: [
@@ -823,7 +845,9 @@ export const REPORT_GROUPS: readonly ReportGroup[] = [
   // kgrader's own groups: what our kernel prints and syzkaller reads differently.
   {
     // kmemleak's own report, read from /sys/kernel/debug/kmemleak (syzkaller prints `BUG: memory leak` first)
-    marker: 'unreferenced object 0x', kgraderOnly: true, kind: 'kmemleak',
+    marker: 'unreferenced object 0x',
+    kind: 'kmemleak',
+    kgraderOnly: true,
     header: /^(?:kmemleak: )?unreferenced object 0x[0-9a-f]+ \(size \d+\):/,
     end: 'kmemleak',
     details: 'kmemleak',
@@ -831,7 +855,9 @@ export const REPORT_GROUPS: readonly ReportGroup[] = [
   },
   {
     // list_debug prints its diagnosis, then WARN()s or BUG()s
-    marker: 'list_', kgraderOnly: true, kind: 'list-corruption',
+    marker: 'list_',
+    kind: 'list-corruption',
+    kgraderOnly: true,
     header: /^(?:__)?list_\w+ (?:corruption|double add)/,
     prologue: true,
     end: 'end-trace',
@@ -840,7 +866,9 @@ export const REPORT_GROUPS: readonly ReportGroup[] = [
   },
   {
     // refcount_t prints its diagnosis, then WARN()s
-    marker: 'refcount_t: ', kgraderOnly: true, kind: 'refcount',
+    marker: 'refcount_t: ',
+    kind: 'refcount',
+    kgraderOnly: true,
     header: /^refcount_t: /,
     prologue: true,
     end: 'end-trace',
@@ -848,9 +876,6 @@ export const REPORT_GROUPS: readonly ReportGroup[] = [
     formats: [{ id: 'refcount-message', kind: 'refcount', match: [/refcount_t: /], title: 'WARNING: refcount bug in {frame}', stack: warningStack('refcount', 'kobject_') }],
   },
 ];
-
-/** The default frame picker, for documentation and tests. */
-export const FIRST_FRAME = firstFrame;
 
 export interface HeaderMatch {
   group: ReportGroup;

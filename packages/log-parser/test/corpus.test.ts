@@ -48,7 +48,7 @@ test('syzkaller corpus: same titles and families as syzkaller', { skip: existsSy
   const files = readdirSync(corpusDir).sort((a, b) => parseInt(a, 10) - parseInt(b, 10));
   const titled: Outcome[] = [];
   const spurious: Outcome[] = [];
-  const corruptedAgreement = { both: 0, onlySyzkaller: [] as string[], onlyKgrader: [] as string[] };
+  const corruptedAgreement = { both: 0, neither: 0, onlySyzkaller: [] as string[], onlyKgrader: [] as string[] };
   let parseMs = 0;
   for (const file of files) {
     const { titles, corrupted, log } = readTitledLog(readFileSync(new URL(file, corpusDir), 'latin1'));
@@ -67,6 +67,7 @@ test('syzkaller corpus: same titles and families as syzkaller', { skip: existsSy
       if (want && first.corrupted) corruptedAgreement.both++;
       else if (want) corruptedAgreement.onlySyzkaller.push(file);
       else if (first.corrupted) corruptedAgreement.onlyKgrader.push(file);
+      else corruptedAgreement.neither++;
     }
   }
 
@@ -105,7 +106,7 @@ test('syzkaller corpus: same titles and families as syzkaller', { skip: existsSy
       .join('; ')}`,
     `  other title disagreements: ${unexplained.length}${unexplained.length ? ` (${unexplained.map((o) => `${o.file}: ${o.got ?? '(none)'} != ${o.expected}`).join('; ')})` : ''}`,
     `  a finding where syzkaller sees no report: ${spurious.length}${spurious.length ? ` (${spurious.map((o) => `${o.file}: ${o.got}`).join('; ')})` : ''}`,
-    `  corrupted:    ${corruptedAgreement.both} agreed, syzkaller only ${corruptedAgreement.onlySyzkaller.length} [${corruptedAgreement.onlySyzkaller.join(' ')}], kgrader only ${corruptedAgreement.onlyKgrader.length} [${corruptedAgreement.onlyKgrader.join(' ')}]`,
+    `  corrupted:    ${corruptedAgreement.both} agreed corrupted, ${corruptedAgreement.neither} agreed intact, syzkaller only ${corruptedAgreement.onlySyzkaller.length} [${corruptedAgreement.onlySyzkaller.join(' ')}], kgrader only ${corruptedAgreement.onlyKgrader.length} [${corruptedAgreement.onlyKgrader.join(' ')}]`,
     `  worst families (wrong title / logs):`,
     ...worst.map(
       ([family, e]) =>
