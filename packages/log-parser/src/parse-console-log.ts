@@ -162,12 +162,15 @@ export function parseConsoleLog(text: string, options: ParseOptions = {}): Parse
     const key = split.caller ?? '';
     let report = open.get(key) ?? (key.startsWith('C') ? reportAcceptingOtherCpus(open) : undefined);
     const header = matchReportHeader(textLine);
-    if (header ? !header.group.continuesOpenReport && !header.group.kgraderOnly : isStackDumpingMessage(textLine)) {
+    const absorbed = report !== undefined && header !== undefined && absorbsHeader(report, header);
+    // A header repeated inside its own report (one per inlined frame) does not end its view.
+    const repeated = absorbed && header.format !== undefined && header.format === report?.header.format;
+    if (header ? !header.group.continuesOpenReport && !header.group.kgraderOnly && !repeated : isStackDumpingMessage(textLine)) {
       cutView(i, split.context, header?.group.marker);
     }
 
     if (report && header) {
-      if (absorbsHeader(report, header)) {
+      if (absorbed) {
         if (header.group.marker === 'Kernel panic' && report.panicAt === undefined && !report.foldInto) {
           report.panicAt = report.lines.length;
           report.traceComplete = report.traceComplete || report.trace.complete;
