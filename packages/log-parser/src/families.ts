@@ -113,7 +113,7 @@ export interface ReportGroup {
    * the first line of another group inside it, when there is one.
    */
   prologue?: boolean;
-  /** not a header for syzkaller: its lines do not end the title view of the report before */
+  /** a header syzkaller does not know (kgrader reads it for our kernel's own output) */
   kgraderOnly?: boolean;
   formats: readonly TitleFormat[];
   /** defaults for the group's formats, and what a report none of them fits is */
@@ -558,7 +558,8 @@ export const REPORT_GROUPS: readonly ReportGroup[] = [
   },
   {
     marker: 'INFO:',
-    kind: 'lockdep',
+    // an INFO report none of the formats knows is a stack dump, not a crash
+    kind: 'warning',
     notReports: [
       /INFO: lockdep is turned off/,
       /INFO: Stall ended before state dump start/,

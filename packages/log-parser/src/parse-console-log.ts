@@ -163,9 +163,12 @@ export function parseConsoleLog(text: string, options: ParseOptions = {}): Parse
     let report = open.get(key) ?? (key.startsWith('C') ? reportAcceptingOtherCpus(open) : undefined);
     const header = matchReportHeader(textLine);
     const absorbed = report !== undefined && header !== undefined && absorbsHeader(report, header);
-    // A header repeated inside its own report (one per inlined frame) does not end its view.
-    const repeated = absorbed && header.format !== undefined && header.format === report?.header.format;
-    if (header ? !header.group.continuesOpenReport && !header.group.kgraderOnly && !repeated : isStackDumpingMessage(textLine)) {
+    // Where syzkaller would see a new report begin, the view of the one before ends. Not at a
+    // header that is part of the open report (a repeated header, one per inlined frame; the
+    // `unreferenced object` after `BUG: memory leak`), nor at a prologue (`list_add corruption.`):
+    // syzkaller sees the report begin at the WARNING or kernel BUG that follows it.
+    const partOfOpenReport = absorbed && (header.format === report?.header.format || header.group.kgraderOnly === true);
+    if (header ? !header.group.continuesOpenReport && !header.group.prologue && !partOfOpenReport : isStackDumpingMessage(textLine)) {
       cutView(i, split.context, header?.group.marker);
     }
 

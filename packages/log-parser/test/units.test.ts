@@ -295,6 +295,22 @@ describe('robustness', () => {
     assert.equal(findings[0]?.title, 'memory leak in corrupted');
   });
 
+  test('a kmemleak block cut before its backtrace does not take the next block\'s function', () => {
+    const block = (address: string, backtrace: boolean): string[] => [
+      `unreferenced object 0x${address} (size 64):`,
+      '  comm "writer", pid 140, jiffies 4294670000 (age 58.233s)',
+      ...(backtrace ? ['  backtrace:', '    [<0000000011223344>] __kmalloc+0x4b/0x150', '    [<0000000011223345>] msgbuf_write+0x7a/0x120 [msgbuf]'] : []),
+    ];
+    const { findings } = parseConsoleLog([...block('ffff888004a8d000', false), ...block('ffff888004a8e000', true)].join('\n'));
+    assert.deepEqual(
+      findings.map((f) => [f.title, f.corrupted ?? false, f.truncated ?? false]),
+      [
+        ['memory leak in corrupted', true, true],
+        ['memory leak in msgbuf_write', false, false],
+      ],
+    );
+  });
+
   test('without caller ids, reports are parsed sequentially', () => {
     const noCaller = fixtureLog('warning.log').replace(/\]\[\s*T\d+\]/g, ']');
     const { findings } = parseConsoleLog(noCaller);
