@@ -48,7 +48,9 @@ const REPORT_EVIDENCE = /Call [Tt]race|Backtrace:|\bCPU: \d+ (?:UID: \d+ )?PID: 
 export function analyzeReport(report: CollectedReport): AnalyzedReport | undefined {
   const titled = titleOf(report);
   const format = titled.description.format;
-  if (!titled.description.headerFits && !report.view.slice(1).some((l) => REPORT_EVIDENCE.test(l))) return undefined;
+  // (A panic folded into it counts: a panic is never dropped with the message before it.)
+  const evidence = [...report.view.slice(1), ...report.foldedPanic];
+  if (!titled.description.headerFits && !evidence.some((l) => REPORT_EVIDENCE.test(l))) return undefined;
   const details = reportDetails(format?.details ?? titled.group.details, linesWithStack(report), titled.ownLine);
   const finding: Finding = {
     kind: format?.kind ?? kindOf(report.titledBy?.header ?? report.header),

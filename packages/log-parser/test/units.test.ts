@@ -231,6 +231,23 @@ describe('driver messages are not kernel reports', () => {
     assert.deepEqual(parseConsoleLog(log).findings, []);
   });
 
+  test('a panic right after a driver message is not dropped with the message', () => {
+    const log = ts('T92', [
+      'BUG: msgbuf state is weird',
+      'Kernel panic - not syncing: Fatal exception',
+      'CPU: 0 PID: 92 Comm: w Not tainted 6.1.0 #1',
+      'Call Trace:',
+      ' <TASK>',
+      ' panic+0x2ca/0x65f',
+      ' msgbuf_ioctl+0x40/0x40 [msgbuf]',
+      ' </TASK>',
+      '---[ end Kernel panic - not syncing: Fatal exception ]---',
+    ]);
+    const { findings } = parseConsoleLog(log);
+    assert.equal(findings.length, 1);
+    assert.match(findings[0]!.raw, /Kernel panic - not syncing: Fatal exception/);
+  });
+
   test('a header no format knows is still a report when the kernel printed a stack with it', () => {
     const log = ts('T91', [
       'BUG: MAX_STACK_TRACE_ENTRIES too low!',
