@@ -1,4 +1,4 @@
-import { parseConsoleLog } from '@kgrader/log-parser';
+import { parseConsoleLog, type ForgedMarker } from '@kgrader/log-parser';
 import type { Finding } from '@kgrader/schemas';
 import { symbolizeFindings, type StudentModule } from '@kgrader/symbolizer';
 
@@ -6,6 +6,8 @@ export interface Analysis {
   findings: Finding[];
   /** console line where the harness began loading the module (the `load` test's start marker) */
   loadStartLine?: number;
+  /** marker-shaped console lines without the grading's nonce (only when `markerNonce` was given) */
+  forgedMarkers: ForgedMarker[];
 }
 
 /**
@@ -13,9 +15,12 @@ export interface Analysis {
  * module, to the source line. Symbolization is skipped when no module is given (`kgrader analyze`
  * on a bare log).
  */
-export async function analyzeConsole(console: string, options: { loadTestName?: string; module?: StudentModule } = {}): Promise<Analysis> {
-  const parsed = parseConsoleLog(console);
+export async function analyzeConsole(
+  console: string,
+  options: { loadTestName?: string; module?: StudentModule; markerNonce?: string } = {},
+): Promise<Analysis> {
+  const parsed = parseConsoleLog(console, options.markerNonce !== undefined ? { markerNonce: options.markerNonce } : {});
   const loadStart = parsed.markers.find((m) => m.type === 'test-start' && m.name === (options.loadTestName ?? 'load'));
   const findings = options.module ? await symbolizeFindings(parsed.findings, options.module) : parsed.findings;
-  return { findings, ...(loadStart ? { loadStartLine: loadStart.line } : {}) };
+  return { findings, forgedMarkers: parsed.forgedMarkers, ...(loadStart ? { loadStartLine: loadStart.line } : {}) };
 }

@@ -1,7 +1,24 @@
-export { parseConsoleLog, foldDuplicates, type ParsedLog } from './parse-console-log.js';
+export { parseConsoleLog, foldDuplicates, type ParsedLog, type ParseOptions } from './parse-console-log.js';
 export { splitLinePrefix, stripLinePrefix, type SplitLine } from './line-prefix.js';
 export { parseFrame, parseRipFrame, parseAtFrame, titleName } from './frames.js';
-export { isSkippedFrame, pickTitleFrame, type SkipProfile } from './frame-selection.js';
-export { parseMarker, testAtLine, type Marker, type MarkerType } from './markers.js';
-export { matchReportHeader, FAMILIES, type FamilyId, type EndRule } from './families.js';
+export { isSkippedFrame, pickTitleFrame, canonicalFrameName } from './guilty-frame.js';
+export {
+  classifyMarkerLine,
+  parseMarker,
+  testAtLine,
+  MARKER_NONCE_RE,
+  type ForgedMarker,
+  type Marker,
+  type MarkerType,
+} from './markers.js';
+export {
+  matchReportHeader,
+  REPORT_GROUPS,
+  type EndRule,
+  type ReportGroup,
+  type TitleFormat,
+  type StackRule,
+  type HeaderMatch,
+} from './families.js';
+export { describe, canonicalTitle, type Description } from './title.js';
 export { findingsBeforeMarker, findingsOfTest } from './queries.js';

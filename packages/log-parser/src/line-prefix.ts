@@ -13,8 +13,10 @@ export interface SplitLine {
 }
 
 // One regex, anchored, all parts optional: cheap enough to run on every line of a 50k-line log.
+// A getty's `syzkaller login: ` prompt can run into the next kernel line; it is dropped when a
+// timestamp follows, as syzkaller does.
 const PREFIX_RE =
-  /^(?:\*\* \d+ printk messages dropped \*\*\s*)?(?:<\d{1,3}>)?(?:\[\s*(\d+\.\d+)\])?(?:\[\s*([TC]\d+)\])?/;
+  /^(?:\*\* \d+ printk messages dropped \*\*\s*)?(?:.*? login: (?=(?:<\d{1,3}>)?\[\s*\d+\.\d+\]))?(?:<\d{1,3}>)?(?:\[\s*(\d+\.\d+)\])?(?:\[\s*([TC]\d+)\])?/;
 
 // QEMU serial output sometimes carries stray control characters (NULs after a reset, CRs).
 const HAS_CONTROL_CHARS_RE = /[\u0000-\u0008\u000b-\u001f\u007f]/;

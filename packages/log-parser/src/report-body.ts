@@ -22,7 +22,7 @@ const SECTION_TAG_RE = /^\s*<(\/?)(TASK|IRQ|SOFTIRQ|NMI|EOI)>\s*$/;
 // Register dump and code lines that x86 prints inside a trace at an exception frame.
 const REGISTER_LINE_RE =
   /^\s*(?:RIP|RSP|RAX|RBX|RCX|RDX|RSI|RDI|RBP|R\d+|FS|GS|CS|DS|ES|CR\d|DR\d|Code|PKRU|EFLAGS|ORIG_RAX)\s*:/;
-export const CALL_TRACE_RE = /^\s*Call Trace:?\s*$/;
+export const CALL_TRACE_RE = /^\s*Call [Tt]race:?\s*$/;
 
 export function isSectionTag(text: string): boolean {
   return SECTION_TAG_RE.test(text);

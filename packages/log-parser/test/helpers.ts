@@ -1,9 +1,15 @@
 import { readFileSync } from 'node:fs';
 import type { Finding } from '@kgrader/schemas';
+import { readTitledLog } from './titled-log.js';
 
-/** Reads a fixture from test/fixtures (tests run from dist/test). */
+/** Reads a fixture file from test/fixtures (tests run from dist/test), header included. */
 export function fixture(name: string): string {
   return readFileSync(new URL(`../../test/fixtures/${name}`, import.meta.url), 'utf8');
+}
+
+/** The console log of a fixture, without its header of expectations. */
+export function fixtureLog(name: string): string {
+  return readTitledLog(fixture(name)).log;
 }
 
 export function functions(frames: readonly { function: string }[]): string[] {

@@ -10,7 +10,7 @@ import {
   stripLinePrefix,
   testAtLine,
 } from '../src/index.js';
-import { fixture, functions } from './helpers.js';
+import { fixtureLog, functions } from './helpers.js';
 
 const ts = (caller: string, lines: string[]): string =>
   lines.map((l, i) => `[   10.${String(100000 + i).slice(1)}][${caller.padStart(6)}] ${l}`).join('\n');
@@ -126,7 +126,8 @@ describe('report families (inline logs)', () => {
       '==================================================================',
     ]);
     const { findings } = parseConsoleLog(log);
-    assert.deepEqual(findings.map((f) => f.title), ['KASAN: null-ptr-deref Write in msgbuf_reset', 'KASAN: double-free in msgbuf_release']);
+    // syzkaller titles double and invalid frees alike, after the caller of kfree()
+    assert.deepEqual(findings.map((f) => f.title), ['KASAN: null-ptr-deref Write in msgbuf_reset', 'KASAN: invalid-free in msgbuf_release']);
     assert.deepEqual(findings[0]!.access, { type: 'write', size: 8, address: '0000000000000008' });
   });
 
@@ -176,7 +177,7 @@ describe('report families (inline logs)', () => {
   });
 
   test('oops=panic: "Fatal exception" panic is folded, visible in raw', () => {
-    const { findings } = parseConsoleLog(fixture('null-deref-panic.log'));
+    const { findings } = parseConsoleLog(fixtureLog('null-deref-panic.log'));
     assert.equal(findings.length, 1);
     assert.match(findings[0]!.raw, /Kernel panic - not syncing: Fatal exception/);
     assert.ok(!findings.some((f) => f.kind === 'panic'));
@@ -184,7 +185,7 @@ describe('report families (inline logs)', () => {
 
   test("a module's own panic() after an unrelated warning is its own finding", () => {
     const log = [
-      fixture('warning.log'),
+      fixtureLog('warning.log'),
       ts('T80', [
         'Kernel panic - not syncing: msgbuf: ring corrupted',
         'Call Trace:',
@@ -218,9 +219,55 @@ describe('report families (inline logs)', () => {
   });
 });
 
+describe('driver messages are not kernel reports', () => {
+  test('a marker word in a driver message, with no report around it, is no finding', () => {
+    const log = ts('T90', [
+      'msgbuf: INFO: device opened',
+      'INFO: buffer is empty',
+      'msgbuf: WARNING: ring buffer full, dropping 3 bytes',
+      'BUG: this is not a kernel message either',
+      'kgrader: test x end pass',
+    ]);
+    assert.deepEqual(parseConsoleLog(log).findings, []);
+  });
+
+  test('a panic right after a driver message is not dropped with the message', () => {
+    const log = ts('T92', [
+      'BUG: msgbuf state is weird',
+      'Kernel panic - not syncing: Fatal exception',
+      'CPU: 0 PID: 92 Comm: w Not tainted 6.1.0 #1',
+      'Call Trace:',
+      ' <TASK>',
+      ' panic+0x2ca/0x65f',
+      ' msgbuf_ioctl+0x40/0x40 [msgbuf]',
+      ' </TASK>',
+      '---[ end Kernel panic - not syncing: Fatal exception ]---',
+    ]);
+    const { findings } = parseConsoleLog(log);
+    assert.equal(findings.length, 1);
+    assert.match(findings[0]!.raw, /Kernel panic - not syncing: Fatal exception/);
+  });
+
+  test('a header no format knows is still a report when the kernel printed a stack with it', () => {
+    const log = ts('T91', [
+      'BUG: MAX_STACK_TRACE_ENTRIES too low!',
+      'turning off the locking correctness validator.',
+      'CPU: 0 PID: 91 Comm: w Not tainted 6.1.0 #1',
+      'Call Trace:',
+      ' <TASK>',
+      ' dump_stack_lvl+0x51/0x66',
+      ' save_trace+0x2a5/0x2c0',
+      ' </TASK>',
+    ]);
+    const [finding] = parseConsoleLog(log).findings;
+    assert.equal(finding?.title, 'BUG: MAX_STACK_TRACE_ENTRIES too low!');
+    assert.equal(finding?.kind, 'bug');
+  });
+});
+
 describe('robustness', () => {
   test('empty input', () => {
-    assert.deepEqual(parseConsoleLog(''), { findings: [], markers: [] });
+    assert.deepEqual(parseConsoleLog(''), { findings: [], markers: [], forgedMarkers: [] });
   });
 
   test('garbage never throws', () => {
@@ -240,38 +287,55 @@ describe('robustness', () => {
     ];
     let seed = 42;
     const random = (): number => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
-    const pieces = fixture('kasan-use-after-free.log').split('\n');
+    const pieces = fixtureLog('kasan-use-after-free.log').split('\n');
     for (let i = 0; i < 200; i++) {
       const shuffled = Array.from({ length: 40 }, () => pieces[Math.floor(random() * pieces.length)]!).join('\n');
       samples.push(shuffled);
-      const cut = fixture('lockdep-circular.log');
+      const cut = fixtureLog('lockdep-circular.log');
       samples.push(cut.slice(0, Math.floor(random() * cut.length)));
     }
     for (const sample of samples) assert.doesNotThrow(() => parseConsoleLog(sample));
   });
 
   test('a report cut by the end of the log is truncated, with only what was printed', () => {
-    const { findings } = parseConsoleLog(fixture('kasan-truncated.log'));
+    const { findings } = parseConsoleLog(fixtureLog('kasan-truncated.log'));
     assert.equal(findings.length, 1);
     assert.equal(findings[0]!.truncated, true);
     assert.equal(findings[0]!.stacks, undefined);
     assert.ok(!/Allocated by/.test(findings[0]!.raw));
   });
 
-  test('kmemleak block without backtrace is truncated', () => {
+  test('kmemleak block without backtrace is truncated, and corrupted: there is no frame to name', () => {
     const { findings } = parseConsoleLog('unreferenced object 0xffff888004a8d000 (size 64):\n  comm "insmod", pid 101');
     assert.equal(findings[0]?.truncated, true);
-    assert.equal(findings[0]?.title, 'memory leak');
+    assert.equal(findings[0]?.corrupted, true);
+    assert.equal(findings[0]?.title, 'memory leak in corrupted');
+  });
+
+  test('a kmemleak block cut before its backtrace does not take the next block\'s function', () => {
+    const block = (address: string, backtrace: boolean): string[] => [
+      `unreferenced object 0x${address} (size 64):`,
+      '  comm "writer", pid 140, jiffies 4294670000 (age 58.233s)',
+      ...(backtrace ? ['  backtrace:', '    [<0000000011223344>] __kmalloc+0x4b/0x150', '    [<0000000011223345>] msgbuf_write+0x7a/0x120 [msgbuf]'] : []),
+    ];
+    const { findings } = parseConsoleLog([...block('ffff888004a8d000', false), ...block('ffff888004a8e000', true)].join('\n'));
+    assert.deepEqual(
+      findings.map((f) => [f.title, f.corrupted ?? false, f.truncated ?? false]),
+      [
+        ['memory leak in corrupted', true, true],
+        ['memory leak in msgbuf_write', false, false],
+      ],
+    );
   });
 
   test('without caller ids, reports are parsed sequentially', () => {
-    const noCaller = fixture('warning.log').replace(/\]\[\s*T\d+\]/g, ']');
+    const noCaller = fixtureLog('warning.log').replace(/\]\[\s*T\d+\]/g, ']');
     const { findings } = parseConsoleLog(noCaller);
     assert.deepEqual(findings.map((f) => [f.title, f.count]), [['WARNING in msgbuf_ioctl', 2]]);
   });
 
   test('interleaved reports are separated by caller id', () => {
-    const { findings } = parseConsoleLog(fixture('interleaved.log'));
+    const { findings } = parseConsoleLog(fixtureLog('interleaved.log'));
     const kasan = findings.find((f) => f.kind === 'kasan')!;
     assert.ok(!kasan.raw.includes('msgbuf_read'), 'KASAN raw must not contain the other CPU warning');
     const warning = findings.find((f) => f.kind === 'warning')!;
@@ -290,7 +354,7 @@ describe('robustness', () => {
     const noise: string[] = [];
     for (let i = 0; i < 50_000; i++) {
       noise.push(`[ ${(100 + i / 1000).toFixed(6)}][  T${200 + (i % 7)}] random driver chatter ${i}: eth0 link up, queue=${i % 13}`);
-      if (i % 5000 === 0) noise.push(fixture('warning.log'));
+      if (i % 5000 === 0) noise.push(fixtureLog('warning.log'));
     }
     const log = noise.join('\n');
     const started = performance.now();
@@ -302,7 +366,7 @@ describe('robustness', () => {
   });
 
   test('findingsBeforeMarker filters by marker position', () => {
-    const parsed = parseConsoleLog(fixture('kasan-use-after-free.log'));
+    const parsed = parseConsoleLog(fixtureLog('kasan-use-after-free.log'));
     const beforeUnload = findingsBeforeMarker(parsed.findings, parsed.markers, (m) => m.type === 'module-unloaded');
     assert.equal(beforeUnload.length, 1);
     const beforeLoad = findingsBeforeMarker(parsed.findings, parsed.markers, (m) => m.type === 'module-loaded');

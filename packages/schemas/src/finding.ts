@@ -79,5 +79,17 @@ export const Finding = z.object({
   test: z.string().optional(),
   /** how many times the same title was seen in this log (later copies are folded into this one) */
   count: z.number().int().positive().optional(),
+  /**
+   * the report reached the console damaged (lines lost, cut short, or another CPU printing into
+   * it): its family is right but its details may not be, and a title ending in `in corrupted` had
+   * no frame it could name
+   */
+  corrupted: z.boolean().optional(),
+  /**
+   * this report follows from an earlier one and is not a bug of its own (a crash in the allocator
+   * after a KASAN double-free, a sleeping-in-atomic report from a task dying of an oops): the index,
+   * in the same findings list, of the finding that caused it
+   */
+  consequenceOf: z.number().int().nonnegative().optional(),
 });
 export type Finding = z.infer<typeof Finding>;

@@ -1,0 +1,55 @@
+import type { Finding, Frame } from '@kgrader/schemas';
+import type { AnalyzedReport } from './analyze.js';
+
+/**
+ * Follow-on reports: the first bug often breaks the kernel so that more reports follow, and these
+ * are not bugs of the student's own. A double-free corrupts the slab freelist and the next
+ * allocation crashes inside the allocator; a task that oopses while holding a spinlock dies with
+ * preemption off and `do_exit` reports sleeping in atomic context. Such a report names its cause
+ * (`consequenceOf`) instead of standing as a second bug.
+ */
+
+/** Reports after which the heap can no longer be trusted. */
+function corruptsTheHeap(report: AnalyzedReport): boolean {
+  const { finding, formatId } = report;
+  if (finding.kind === 'kasan') return formatId === 'kasan-invalid-free' || finding.access?.type === 'write';
+  if (finding.kind === 'kfence' || finding.kind === 'list-corruption') return true;
+  return formatId === 'bad-page' || formatId === 'object-already-free';
+}
+
+/** Functions of the allocator and of KASAN's bookkeeping: a crash there is the heap's, not the caller's. */
+const ALLOCATOR_INTERNALS =
+  /^_*(?:kmem_cache_|kmalloc|kfree|kzalloc|krealloc|slab_|___?slab_|__slab|new_slab|allocate_slab|discard_slab|deactivate_slab|get_partial|get_freepointer|set_freepointer|freelist_|virt_to_(?:slab|folio|head_page|page)|qlist_|qlink_|kasan_|kmemleak_|create_object|__create_object|delete_object|free_debug_processing|alloc_debug_processing|check_(?:slab|object|bytes)|on_freelist|rmqueue|free_pcppages_bulk|free_unref_page|free_one_page|__free_pages|alloc_pages|get_page_from_freelist|memcg_slab_|obj_cgroup_|setup_object|shuffle_freelist|put_cpu_partial|unfreeze_partials|do_slab_free|kvfree|vfree|vmalloc)/;
+
+/** Frames only a task dying of an oops has (a plain `do_exit` is any task's exit). */
+const DYING_TASK = /^(?:make_task_dead|rewind_stack_do_exit|rewind_stack_and_make_dead)$/;
+
+function crashesInAllocator(frames: readonly Frame[]): boolean {
+  const innermost = frames.find((f) => !f.inlined);
+  return innermost !== undefined && innermost.module === undefined && ALLOCATOR_INTERNALS.test(innermost.function.split('.')[0]!);
+}
+
+function isCrash(finding: Finding): boolean {
+  return ['oops', 'bug', 'kasan', 'kfence', 'list-corruption', 'warning', 'panic'].includes(finding.kind);
+}
+
+/**
+ * For each report (in log order) the index of the earlier report that caused it, or undefined.
+ */
+export function findCauses(reports: readonly AnalyzedReport[]): (number | undefined)[] {
+  const causes: (number | undefined)[] = [];
+  let lastHeapCorruption: number | undefined;
+  let lastOops: number | undefined;
+  reports.forEach((report, i) => {
+    const { finding } = report;
+    let cause: number | undefined;
+    if (lastHeapCorruption !== undefined && isCrash(finding) && crashesInAllocator(finding.frames)) cause = lastHeapCorruption;
+    else if (lastOops !== undefined && finding.frames.some((f) => DYING_TASK.test(f.function.split('.')[0]!))) cause = lastOops;
+    causes.push(cause);
+    // A consequence does not become the cause of what follows: the first report stays the cause.
+    if (cause !== undefined) return;
+    if (corruptsTheHeap(report)) lastHeapCorruption = i;
+    if (finding.kind === 'oops' || finding.kind === 'bug') lastOops = i;
+  });
+  return causes;
+}
