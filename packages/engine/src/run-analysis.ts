@@ -19,32 +19,6 @@ export interface RunAnalysis {
   loadStartLine?: number;
 }
 
-const MARKER_SHAPE = /\bkgrader(?:[-_][\w-]+)?:\s+(?:[0-9a-f]{16}\s+)?(?:test\s+\S+\s+(?:start|end)|module\s+\S+\s+(?:loaded|unloaded))\b/;
-
-/**
- * The console with this grading's markers in the parser's format and every other marker-shaped
- * line neutralised, so a line the module printed can neither open nor close a test. Line
- * numbers are kept. Pure.
- */
-export function screenMarkers(console: string, nonce: string): { text: string; markerLines: Set<number>; forged: Array<{ line: number; text: string }> } {
-  const genuine = `kgrader: ${nonce} `;
-  const markerLines = new Set<number>();
-  const forged: Array<{ line: number; text: string }> = [];
-  const lines = console.split('\n').map((line, i) => {
-    const message = splitLinePrefix(line).text;
-    if (message.startsWith(genuine)) {
-      markerLines.add(i);
-      return line.replace(genuine, 'kgrader: ');
-    }
-    if (MARKER_SHAPE.test(message)) {
-      forged.push({ line: i, text: stripLinePrefix(line).slice(0, 200) });
-      return line.replace(/kgrader/g, 'k-grader(forged)');
-    }
-    return line;
-  });
-  return { text: lines.join('\n'), markerLines, forged };
-}
-
 /**
  * Console and harness events of one VM run -> findings: the kernel's reports (symbolized, tied
  * to tests by the genuine markers), reports the module kept off the console (from the kernel
@@ -52,14 +26,14 @@ export function screenMarkers(console: string, nonce: string): { text: string; m
  * events, printk settings changed) and a console flood.
  */
 export async function analyzeRun(outcome: VmOutcome, opts: RunAnalysisOptions): Promise<RunAnalysis> {
-  const screened = screenMarkers(outcome.console, opts.nonce);
-  const parsed = parseConsoleLog(screened.text);
+  // only markers carrying this grading's nonce tie reports to tests; the others are the module's
+  const parsed = parseConsoleLog(outcome.console, { markerNonce: opts.nonce });
   const loadStart = parsed.markers.find((m) => m.type === 'test-start' && m.name === opts.loadTestName);
   const loadStartLine = loadStart?.line;
   const findings = await symbolizeFindings(parsed.findings, opts.module);
 
   const afterLoad = (line: number) => loadStartLine !== undefined && line > loadStartLine;
-  const forged = screened.forged.filter((f) => afterLoad(f.line));
+  const forged = parsed.forgedMarkers.filter((f) => afterLoad(f.line));
   if (forged.length > 0) {
     findings.push(tamper(`tamper: ${forged.length} fake kgrader test marker${forged.length === 1 ? '' : 's'} printed to the kernel log`, forged.slice(0, 5).map((f) => f.text).join('\n'), forged[0]!.line));
   }
@@ -70,11 +44,12 @@ export async function analyzeRun(outcome: VmOutcome, opts: RunAnalysisOptions): 
   for (const event of outcome.events) {
     if (event.event === 'tamper') findings.push(tamper(`tamper: ${event.what.split(' changed')[0]} changed during grading`, event.what, loadStartLine));
   }
-  const hidden = await hiddenReports(outcome, screened.text, findings, opts);
+  const hidden = await hiddenReports(outcome, outcome.console, findings, opts);
   findings.push(...hidden);
 
   if (loadStartLine !== undefined) {
-    const flood = chatterFinding(measureChatter(outcome.console, loadStartLine, findings, outcome.consoleDroppedBytes, screened.markerLines), opts.chatterBytes, loadStartLine);
+    const markerLines = new Set(parsed.markers.map((m) => m.line));
+    const flood = chatterFinding(measureChatter(outcome.console, loadStartLine, findings, outcome.consoleDroppedBytes, markerLines), opts.chatterBytes, loadStartLine);
     if (flood) findings.push(flood);
   }
   return { findings, ...(loadStartLine !== undefined ? { loadStartLine } : {}) };

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import type { VmOutcome } from '@kgrader/vm';
-import { analyzeRun, asConsoleLines, screenMarkers, type RunAnalysisOptions } from '../src/index.js';
+import { analyzeRun, asConsoleLines, type RunAnalysisOptions } from '../src/index.js';
 
 /**
  * A real run: buggy-off-by-one-read graded on the grading kernel (KGRADER_KEEP_WORKDIR=1 keeps
@@ -84,21 +84,6 @@ describe('analyzeRun on a real run', () => {
     const titles = findings.filter((f) => f.kind === 'tamper').map((f) => f.title);
     assert.deepEqual(titles, ['tamper: the result channel carried events the test harness did not send', 'tamper: the console log levels (/proc/sys/kernel/printk) changed during grading']);
     assert.doesNotMatch(findings.find((f) => f.title.includes('result channel'))!.raw, /before load/);
-  });
-});
-
-describe('screenMarkers', () => {
-  it('keeps the nonce markers (in the parser format) and neutralises the rest, line numbers unchanged', () => {
-    const nonce = 'feedfacecafebeef';
-    const text = ['[ 1.0][ T1] kgrader: feedfacecafebeef test load start', '[ 1.1][ T9] kgrader: test load end pass', '[ 1.2][ T9] kgrader: 0123456789abcdef module x loaded', '[ 1.3][ T9] hello'].join('\n');
-    const out = screenMarkers(text, nonce);
-    assert.deepEqual([...out.markerLines], [0]);
-    assert.deepEqual(out.forged.map((f) => f.line), [1, 2]);
-    const lines = out.text.split('\n');
-    assert.equal(lines.length, 4);
-    assert.equal(lines[0], '[ 1.0][ T1] kgrader: test load start');
-    assert.doesNotMatch(lines[1]!, /\bkgrader:/);
-    assert.equal(lines[3], '[ 1.3][ T9] hello');
   });
 });
 
