@@ -47,43 +47,55 @@ export function parseUndefinedSymbols(text: string): string[] {
 }
 
 const SECTION = /^Disassembly of section (\S+):$/;
-const FUNCTION = /^[0-9a-f]+ <([^>]+)>:$/;
+const SYMBOL = /^[0-9a-f]+ <([^>]+)>:$/;
+const SOURCE_FUNCTION = /^([A-Za-z_][\w.]*)\(\):$/;
 const SOURCE = /^(\/\S+?):(\d+)(?: \(discriminator \d+\))?$/;
-const INSN = /^\s*([0-9a-f]+):\t(\S+)(?:\s+(.*))?$/;
-const RELOC = /^\s*([0-9a-f]+): (R_X86_64_\w+)\t([^+\-\s]+)/;
+const INLINED_BY = /^inlined by (\/\S+?):(\d+)(?: \(discriminator \d+\))? \(([^)]+)\)$/;
+const INSN = /^\s*([0-9a-f]+):\t(\S+)(?:\s+([^\t]*))?/;
+/** a relocation, on its own line or (with --wide) after the instruction it patches */
+const RELOC = /(?:^|\t)\s*[0-9a-f]+: (R_X86_64_\w+)\s+([^+\-\s]+)/;
 const DIRECT_BRANCH = /^(j\w+|call|loop\w*|jmp)$/;
 const TARGET = /^([0-9a-f]+) <[^>]+>$/;
 
 /**
- * objdump `--disassemble --reloc --line-numbers --no-show-raw-insn --wide` output -> every
- * instruction with its section, function and source line, the first source place that
- * references each symbol, and direct branches into the middle of an instruction (a way to hide
- * an instruction from a linear disassembly). Pure.
+ * objdump `--disassemble --reloc --line-numbers --inlines --no-show-raw-insn --wide` output ->
+ * every instruction with its section, function and source line in the submitted files (code
+ * inlined from a kernel header is placed at the student's line it was inlined into), the first
+ * source place that references each symbol, and direct branches into the middle of an
+ * instruction (a way to hide an instruction from a linear disassembly). Pure.
  */
 export function parseDisassembly(text: string, fileOf: (path: string) => string | undefined): Omit<ModuleInspection, 'undefinedSymbols'> {
   const instructions: Instruction[] = [];
   const symbolUses: Record<string, SourcePlace> = {};
   const branches: Array<SourcePlace & { section: string; address: number; target: number }> = [];
   let section = '';
-  let fn: string | undefined;
-  let file: string | undefined;
-  let line: number | undefined;
-  const place = (): SourcePlace => ({ ...(fn ? { function: fn } : {}), ...(file ? { file } : {}), ...(line ? { line } : {}) });
+  let symbol: string | undefined;
+  let sourceFunction: string | undefined;
+  /** the line objdump names, when it is in a submitted file */
+  let direct: SourcePlace | undefined;
+  /** else the submitted line it was inlined into */
+  let inlined: SourcePlace | undefined;
+  const place = (): SourcePlace => {
+    const where = direct ?? inlined;
+    const fn = inlined?.function ?? (direct ? sourceFunction : undefined) ?? symbol;
+    return { ...(fn ? { function: fn } : {}), ...(where?.file ? { file: where.file } : {}), ...(where?.line ? { line: where.line } : {}) };
+  };
   for (const raw of text.split('\n')) {
     let m: RegExpExecArray | null;
     if ((m = SECTION.exec(raw))) {
       section = m[1]!;
-      fn = undefined;
-      file = undefined;
-      line = undefined;
-    } else if ((m = FUNCTION.exec(raw))) {
-      fn = m[1]!;
+      symbol = sourceFunction = direct = inlined = undefined;
+    } else if ((m = SYMBOL.exec(raw))) {
+      symbol = m[1]!;
+    } else if ((m = SOURCE_FUNCTION.exec(raw))) {
+      sourceFunction = m[1]!;
     } else if ((m = SOURCE.exec(raw))) {
-      file = fileOf(m[1]!);
-      line = file ? Number(m[2]) : undefined;
-    } else if ((m = RELOC.exec(raw))) {
-      const symbol = m[3]!;
-      if (!symbolUses[symbol]) symbolUses[symbol] = place();
+      const file = fileOf(m[1]!);
+      direct = file ? { file, line: Number(m[2]) } : undefined;
+      inlined = undefined;
+    } else if ((m = INLINED_BY.exec(raw))) {
+      const file = fileOf(m[1]!);
+      if (file && !direct && !inlined) inlined = { file, line: Number(m[2]), function: m[3]! };
     } else if ((m = INSN.exec(raw))) {
       const mnemonic = m[2]!;
       const operands = (m[3] ?? '').trim();
@@ -91,6 +103,10 @@ export function parseDisassembly(text: string, fileOf: (path: string) => string 
       instructions.push({ section, address, mnemonic, operands, ...place() });
       const target = TARGET.exec(operands);
       if (DIRECT_BRANCH.test(mnemonic) && target) branches.push({ section, address, target: parseInt(target[1]!, 16), ...place() });
+      const reloc = RELOC.exec(raw.slice(m[0].length));
+      if (reloc && !symbolUses[reloc[2]!]) symbolUses[reloc[2]!] = place();
+    } else if ((m = RELOC.exec(raw))) {
+      if (!symbolUses[m[2]!]) symbolUses[m[2]!] = place();
     }
   }
   const starts = new Map<string, Set<number>>();

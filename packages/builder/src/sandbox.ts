@@ -148,7 +148,7 @@ function buildScript(kernelTree: string, buildDir: string, module: string): stri
       `mkdir -p ${out}`,
       `objcopy --strip-debug ${ko} ${out}/${module}.vm.ko || exit 90`,
       `nm --undefined-only --format=posix ${ko} > ${out}/undefined.txt || exit 91`,
-      `objdump --disassemble --reloc --line-numbers --no-show-raw-insn --wide ${ko} > ${out}/disasm.txt || exit 92`,
+      `objdump --disassemble --reloc --line-numbers --inlines --no-show-raw-insn --wide ${ko} > ${out}/disasm.txt || exit 92`,
     ].join('\n'),
   ];
 }
