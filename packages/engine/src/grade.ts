@@ -181,8 +181,9 @@ function reportEvent(event: HarnessEvent, progress: (stage: Stage, message: stri
   if (event.event === 'test_end') progress('running', `test ${event.name}: ${event.status}`);
 }
 
+/** Where the module was last loaded (load_cycles loads it again elsewhere): raw addresses in late reports are there. */
 function moduleSections(events: HarnessEvent[]): Record<string, string> {
-  const module = events.find((e): e is Extract<HarnessEvent, { event: 'module' }> => e.event === 'module');
+  const module = events.filter((e): e is Extract<HarnessEvent, { event: 'module' }> => e.event === 'module').at(-1);
   return module?.sections ?? {};
 }
 

@@ -209,9 +209,19 @@ void t_max_size(struct ctx *c);
 void t_read_offsets(struct ctx *c);
 void t_open_resets_offset(struct ctx *c);
 void t_alloc_failure(struct ctx *c);
+void t_bad_buffers(struct ctx *c);
+void t_offset_edges(struct ctx *c);
 void t_race_writers(struct ctx *c);
 void t_race_open_close(struct ctx *c);
 void t_generic_stress(struct ctx *c);
+void t_sweep_offsets(struct ctx *c);
+void t_sweep_pointers(struct ctx *c);
+void t_sweep_modes(struct ctx *c);
+void t_sweep_ioctl(struct ctx *c);
+void t_load_cycles(struct ctx *c);
+
+/* Reads /sys/module/<name>/sections, coresize, initsize into the state and queues a `module` event. */
+void module_read_sections(struct ctx *c);
 
 /* kmemleak: forget everything allocated so far (harness start). Returns objects reported. */
 int kmemleak_forget(void);

@@ -83,9 +83,16 @@ static const struct kind kinds[] = {
 	{ "read_offsets", t_read_offsets, 0 },
 	{ "open_resets_offset", t_open_resets_offset, 0 },
 	{ "alloc_failure", t_alloc_failure, 0 },
+	{ "bad_buffers", t_bad_buffers, 0 },
+	{ "offset_edges", t_offset_edges, 0 },
 	{ "race_writers", t_race_writers, 0 },
 	{ "race_open_close", t_race_open_close, 0 },
 	{ "generic_stress", t_generic_stress, 0 },
+	{ "sweep_offsets", t_sweep_offsets, 0 },
+	{ "sweep_pointers", t_sweep_pointers, 0 },
+	{ "sweep_modes", t_sweep_modes, 0 },
+	{ "sweep_ioctl", t_sweep_ioctl, 0 },
+	{ "load_cycles", t_load_cycles, 0 },
 };
 
 static const struct kind *find_kind(const char *name)

@@ -102,7 +102,7 @@ static int listed(const struct node *arr, int n, const struct node *x)
 
 /* --------------------------------------------------------------- load */
 
-static void read_sections(struct ctx *c)
+void module_read_sections(struct ctx *c)
 {
 	char dir[MAX_PATH_LEN + 64];
 	snprintf(dir, sizeof(dir), "/sys/module/%s/sections", c->plan->module_name);
@@ -203,7 +203,7 @@ void t_load(struct ctx *c)
 	st->module_loaded = 1;
 	kmarker("module %s loaded", c->plan->module_name);
 	out(c, "finit_module returned 0 after %llu ms\n", (unsigned long long)dt);
-	read_sections(c);
+	module_read_sections(c);
 
 	if (!c->plan->device[0])
 		return;
@@ -269,43 +269,68 @@ void t_discover(struct ctx *c)
 			break;
 		sleep_ms(100);
 	}
+	/* 1. nodes the module made appear under /dev (devtmpfs), each device number once */
 	for (int i = 0; i < na && st->ndevices < MAX_DEVICES; i++) {
 		if (listed(st->before, st->nbefore, &after[i]))
 			continue;
+		int dup = -1;
+		for (int j = 0; j < st->ndevices && dup < 0; j++)
+			if (st->devices[j].rdev == after[i].rdev)
+				dup = j;
+		if (dup >= 0) {
+			out(c, "node %s is the same device as %s (char %u:%u): tested once\n", after[i].path,
+			    st->devices[dup].path, major(after[i].rdev), minor(after[i].rdev));
+			continue;
+		}
 		st->devices[st->ndevices++] = after[i];
-		out(c, "new node %s (char %u:%u)\n", after[i].path, major(after[i].rdev),
-		    minor(after[i].rdev));
+		out(c, "new node %s (char %u:%u)\n", after[i].path, major(after[i].rdev), minor(after[i].rdev));
 	}
+	/*
+	 * 2. new character majors in /proc/devices, each number once whatever the names registered
+	 * on it; a major with no node gets one node per minor that answers open() (ENXIO/ENODEV
+	 * mean no device there): minors 0..31, and on while answers keep coming, up to 255
+	 */
 	for (int i = 0; i < nm; i++) {
-		int old = 0;
+		int old = 0, seen = 0;
 		for (int j = 0; j < st->nmajors_before; j++)
 			if (st->majors_before[j] == majors[i].major)
 				old = 1;
-		if (old)
+		for (int j = 0; j < i; j++)
+			if (majors[j].major == majors[i].major)
+				seen = 1;
+		if (old || seen)
 			continue;
+		char names[256] = "";
+		size_t nl = 0;
+		for (int j = i; j < nm; j++)
+			if (majors[j].major == majors[i].major && nl + 70 < sizeof(names))
+				nl += (size_t)snprintf(names + nl, sizeof(names) - nl, "%s%s", nl ? ", " : "", majors[j].name);
 		if (st->nnew_majors < MAX_MAJORS)
 			st->new_majors[st->nnew_majors++] = majors[i].major;
 		int has_node = 0;
-		for (int j = 0; j < na; j++)
-			if (major(after[j].rdev) == (unsigned)majors[i].major)
+		for (int j = 0; j < st->ndevices; j++)
+			if (major(st->devices[j].rdev) == (unsigned)majors[i].major)
 				has_node = 1;
-		out(c, "new char major %d (%s)%s\n", majors[i].major, majors[i].name,
-		    has_node ? "" : ": no node, creating /dev/kgrader-<major>-<minor> for minors 0..3");
-		if (has_node)
+		if (has_node) {
+			out(c, "new char major %d (%s), served by the nodes above\n", majors[i].major, names);
 			continue;
-		for (int minor_ = 0; minor_ < 4 && st->ndevices < MAX_DEVICES; minor_++) {
+		}
+		int served = 0, last_hit = -1, first = -1, lastm = -1, probed = 0;
+		for (int minor_ = 0; minor_ < 256 && st->ndevices < MAX_DEVICES; minor_++) {
+			if (minor_ >= 32 && minor_ > last_hit + 16)
+				break;
+			probed = minor_ + 1;
 			char path[MAX_PATH_LEN];
 			snprintf(path, sizeof(path), "/dev/kgrader-%d-%d", majors[i].major, minor_);
 			dev_t dev = makedev((unsigned)majors[i].major, (unsigned)minor_);
 			unlink(path);
 			if (mknod(path, S_IFCHR | 0666, dev) < 0) {
 				out(c, "mknod %s: %s\n", path, strerror(errno));
-				continue;
+				break;
 			}
 			int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
 			int oe = errno;
 			if (fd < 0 && (oe == ENXIO || oe == ENODEV)) {
-				out(c, "  %s: open gives %s, minor not served; removed\n", path, errname(oe));
 				unlink(path);
 				continue;
 			}
@@ -315,8 +340,19 @@ void t_discover(struct ctx *c)
 			snprintf(st->devices[st->ndevices].path, MAX_PATH_LEN, "%s", path);
 			st->devices[st->ndevices].rdev = dev;
 			st->ndevices++;
-			out(c, "  created %s (char %d:%d)\n", path, majors[i].major, minor_);
+			served++;
+			last_hit = minor_;
+			if (first < 0)
+				first = minor_;
+			lastm = minor_;
 		}
+		if (served)
+			out(c, "new char major %d (%s) without a node: probed minors 0..%d, %d answer open() "
+			       "(%d..%d); created /dev/kgrader-%d-<minor> for them\n",
+			    majors[i].major, names, probed - 1, served, first, lastm, majors[i].major);
+		else
+			out(c, "new char major %d (%s) without a node: no minor of 0..%d answers open()\n",
+			    majors[i].major, names, probed - 1);
 	}
 
 	char ev[MAX_DEVICES * (MAX_PATH_LEN + 8) + 64], esc[MAX_PATH_LEN * 2];

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -368,4 +369,174 @@ void t_alloc_failure(struct ctx *c)
 	    failed_writes);
 	if (!injected)
 		out(c, "note: no allocation failed: the driver's write allocated nothing\n");
+}
+
+/* ------------------------------------------------ invalid user buffers */
+
+/*
+ * write() from and read() into buffers the driver cannot copy: NULL, an unmapped page, a kernel
+ * address, a buffer whose second page is unmapped, a read-only page (for read). Each call may
+ * fail with EFAULT (or, for a partly valid buffer, copy a prefix and say so); afterwards the
+ * message must be what the last successful write stored, whole and readable. A driver that frees
+ * or replaces its buffer before a copy that then fails keeps a dangling pointer: the next read
+ * is a use-after-free that KASAN reports.
+ */
+void t_bad_buffers(struct ctx *c)
+{
+	const char *dev = dev_or_skip(c);
+	if (!dev)
+		return;
+	const size_t page = 4096;
+	unsigned char *ro = mmap(NULL, page, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	unsigned char *two = mmap(NULL, 2 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	unsigned char *gone = mmap(NULL, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (ro == MAP_FAILED || two == MAP_FAILED || gone == MAP_FAILED) {
+		error_(c, "mmap: %s", strerror(errno));
+		return;
+	}
+	munmap(two + page, page);
+	munmap(gone, page);
+	fill_pattern(two, page, 21);
+
+	unsigned char msg[200];
+	size_t msg_len = sizeof(msg);
+	fill_pattern(msg, msg_len, 20);
+	if (put_get(c, dev, msg, msg_len, "the message before any bad buffer") < 0)
+		return;
+
+	struct {
+		const char *what;
+		unsigned char *p;
+		size_t len;
+		size_t valid; /* bytes at p that can be copied */
+	} bad[] = {
+		{ "NULL", NULL, 64, 0 },
+		{ "an unmapped page", gone, 64, 0 },
+		{ "a kernel address", (unsigned char *)0xffffffff81000000ull, 64, 0 },
+		{ "a buffer whose second page is unmapped", two + page - 512, 1024, 512 },
+	};
+	for (size_t b = 0; b < sizeof(bad) / sizeof(bad[0]); b++) {
+		int e;
+		ssize_t w = dev_write_msg(dev, bad[b].p, bad[b].len, &e);
+		if (w == -2) {
+			fail(c, "open(%s): %s\n", dev, strerror(e));
+			return;
+		}
+		if (w < 0) {
+			out(c, "write of %zu bytes from %s: %s\n", bad[b].len, bad[b].what, errname(e));
+		} else if ((size_t)w <= bad[b].valid) {
+			/* a driver may store the part it could copy: that is the message now */
+			out(c, "write of %zu bytes from %s stored %zd bytes\n", bad[b].len, bad[b].what, w);
+			memcpy(msg, bad[b].p, (size_t)w);
+			msg_len = (size_t)w;
+		} else {
+			fail(c, "write of %zu bytes from %s returned %zd, more than could be copied (%zu)\n",
+			     bad[b].len, bad[b].what, w, bad[b].valid);
+			return;
+		}
+		ssize_t n = get(c, dev);
+		if (n < 0)
+			return;
+		char what[160];
+		snprintf(what, sizeof(what), "the message after a write from %s", bad[b].what);
+		if (compare_msg(c, what, msg, msg_len, got, (size_t)n) < 0)
+			return;
+	}
+
+	/* reads into bad buffers must fail cleanly and leave the message alone */
+	struct {
+		const char *what;
+		unsigned char *p;
+		size_t len;
+	} bad_read[] = {
+		{ "NULL", NULL, 64 },
+		{ "an unmapped page", gone, 64 },
+		{ "a read-only page", ro, 64 },
+		{ "a kernel address", (unsigned char *)0xffffffff81000000ull, 64 },
+		{ "a buffer whose second page is unmapped", two + page - 16, 1024 },
+	};
+	for (size_t b = 0; b < sizeof(bad_read) / sizeof(bad_read[0]); b++) {
+		int fd = open(dev, O_RDONLY | O_CLOEXEC);
+		if (fd < 0) {
+			fail(c, "open(%s): %s\n", dev, strerror(errno));
+			return;
+		}
+		ssize_t r = read(fd, bad_read[b].p, bad_read[b].len);
+		int e = errno;
+		close(fd);
+		if (r > (ssize_t)bad_read[b].len) {
+			fail(c, "read of %zu bytes into %s returned %zd\n", bad_read[b].len, bad_read[b].what, r);
+			return;
+		}
+		out(c, "read of %zu bytes into %s: %s\n", bad_read[b].len, bad_read[b].what,
+		    r < 0 ? errname(e) : "returned data");
+		ssize_t n = get(c, dev);
+		if (n < 0)
+			return;
+		char what[160];
+		snprintf(what, sizeof(what), "the message after a read into %s", bad_read[b].what);
+		if (compare_msg(c, what, msg, msg_len, got, (size_t)n) < 0)
+			return;
+	}
+	munmap(ro, page);
+	munmap(two, page);
+	out(c, "the message survived every bad buffer intact");
+}
+
+/* --------------------------------------------------------- offset edges */
+
+/*
+ * pread and lseek+read at and past the end of a message: the last byte, exactly the end, one
+ * past it, a page past it, 2^31 and 2^63-1, and a negative offset (EINVAL). Past the end a read
+ * returns 0; it never returns bytes that are not the message's.
+ */
+void t_offset_edges(struct ctx *c)
+{
+	const char *dev = dev_or_skip(c);
+	if (!dev)
+		return;
+	unsigned char msg[100], buf[256];
+	fill_pattern(msg, sizeof(msg), 30);
+	if (put(c, dev, msg, sizeof(msg)) < 0)
+		return;
+	int fd = open(dev, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		fail(c, "open(%s): %s\n", dev, strerror(errno));
+		return;
+	}
+	const long long at[] = { 99, 100, 101, 4095, 4096, 4097, 1LL << 31, INT64_MAX - 64, INT64_MAX };
+	for (size_t i = 0; i < sizeof(at) / sizeof(at[0]); i++) {
+		size_t want = at[i] < (long long)sizeof(msg) ? sizeof(msg) - (size_t)at[i] : 0;
+		ssize_t r = pread(fd, buf, 64, (off_t)at[i]);
+		if (r < 0) {
+			/* EINVAL for positions the driver cannot represent is acceptable */
+			out(c, "pread(64) at %lld: %s\n", at[i], errname(errno));
+			continue;
+		}
+		if ((size_t)r > want) {
+			fail(c, "pread(64) at %lld returned %zd bytes; the 100-byte message has %zu there\n", at[i], r, want);
+			continue;
+		}
+		if (r > 0 && memcmp(buf, msg + at[i], (size_t)r)) {
+			fail(c, "pread at %lld returned bytes that are not the message's\n", at[i]);
+			continue;
+		}
+		off_t pos = lseek(fd, (off_t)at[i], SEEK_SET);
+		if (pos == (off_t)at[i]) {
+			r = read(fd, buf, 64);
+			if (r > (ssize_t)want)
+				fail(c, "lseek to %lld then read(64) returned %zd bytes; expected at most %zu\n", at[i], r, want);
+		}
+	}
+	errno = 0;
+	ssize_t r = pread(fd, buf, 16, -1);
+	if (r >= 0 || errno != EINVAL)
+		fail(c, "pread at offset -1 gave %zd (%s); expected EINVAL\n", r, errname(errno));
+	off_t pos = lseek(fd, -1, SEEK_SET);
+	if (pos >= 0 && pos != 0)
+		fail(c, "lseek to -1 succeeded with position %lld\n", (long long)pos);
+	close(fd);
+	if (!c->res->status_set)
+		out(c, "reads at 99, 100, 101, 4095..4097, 2^31 and near 2^63 returned only the message's bytes; "
+		       "offset -1 gave EINVAL");
 }

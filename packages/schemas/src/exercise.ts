@@ -16,10 +16,18 @@ export const TestKind = z.enum([
   'read_offsets',
   'open_resets_offset',
   'alloc_failure', // fail the Nth allocation of a write (fail-nth); the driver must cope
+  'bad_buffers', // write from / read into NULL, unmapped, kernel and half-mapped buffers: EFAULT, the message intact
+  'offset_edges', // pread and lseek+read at the last byte, the end, past it, 2^31, 2^63-1; -1 gives EINVAL
   // concurrency
   'race_writers', // writers race whole messages while readers check every read is one whole message
   'race_open_close', // open/read/close storms racing writers
-  'generic_stress', // chardev-generic: random-size writes, reads, lseek, open/close on every node
+  'generic_stress', // chardev-generic: random-size writes, reads, lseek, open/close on every node (own_fds=1: no fd shared)
+  // chardev-generic sweep: what a hostile user program hands a driver, each phase bounded
+  'sweep_offsets', // lseek/pread/pwrite at 0, 1, size±1, PAGE±1, 2^31, 2^63-1, SEEK_END±k, negative; counts 0..1 MiB
+  'sweep_pointers', // read/write with NULL, unmapped, kernel, half-mapped and read-only buffers
+  'sweep_modes', // O_NONBLOCK reads and writes, poll and select with a timeout, an mmap attempt
+  'sweep_ioctl', // _IO/_IOR/_IOW/_IOWR over type letters and small nr, sizes 1..256, valid and bad pointers
+  'load_cycles', // unload and load the module again several times while threads open its nodes
 ]);
 export type TestKind = z.infer<typeof TestKind>;
 

@@ -7,6 +7,7 @@
  * refuses; graded with them allowed, the signed channel must still reject every forged line.
  */
 #include <linux/fdtable.h>
+#include <linux/file.h>
 #include <linux/fs.h>
 #include <linux/init.h>
 #include <linux/kernel.h>
