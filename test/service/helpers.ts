@@ -6,7 +6,7 @@ import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { buildApp, engineCatalog, EventHub, issueToken, type ApiConfig, type ApiDeps } from '@kgrader/api';
-import { createDb, createGradingQueue, createRedis, migrate, type Db } from '@kgrader/db';
+import { createDb, createFailFastRedis, createGradingQueue, migrate, redisReady, type Db } from '@kgrader/db';
 import { loadExercise, locateKernel } from '@kgrader/engine';
 import { cacheDirOf, WorkerEnv } from '@kgrader/worker';
 import type { FastifyInstance } from 'fastify';
@@ -68,18 +68,28 @@ export interface TestEnv {
   close(): Promise<void>;
 }
 
-export async function startApi(name: string, overrides: Partial<ApiConfig> = {}): Promise<TestEnv> {
+/**
+ * The API as main.ts wires it (fail-fast Redis connections), on a fresh database, listening on an
+ * ephemeral loopback port. `opts.redisUrl`: another Redis (a test's own server it stops and starts).
+ */
+export async function startApi(name: string, overrides: Partial<ApiConfig> = {}, opts: { redisUrl?: string } = {}): Promise<TestEnv> {
   const dbUrl = await freshDatabase(name);
   const prefix = `kgt-${name}-${process.pid}`;
   const db = createDb({ databaseUrl: dbUrl, poolMax: 5 });
-  const redis = createRedis(REDIS_URL);
+  const redisUrl = opts.redisUrl ?? REDIS_URL;
+  const redis = createFailFastRedis(redisUrl);
+  const sub = createFailFastRedis(redisUrl);
+  await Promise.all([redisReady(redis), redisReady(sub)]);
   await wipePrefix(redis, prefix);
   const queue = createGradingQueue(redis, prefix);
-  const events = new EventHub(createRedis(REDIS_URL));
+  queue.on('error', () => {}); // Redis going away in a test is expected; main.ts logs these
+  const events = new EventHub(sub);
   const config: ApiConfig = {
     publicUrl: 'http://127.0.0.1',
     exercisesDir: undefined,
     retry: { attempts: 3, backoffMs: 50 },
+    duplicateWindowSeconds: 600,
+    redisDeadlineMs: 300,
     // an engine grading under TCG on a loaded host can take minutes: keep the stream open to the verdict
     sseMaxSeconds: 600,
     logLevel: 'silent',
@@ -102,8 +112,8 @@ export async function startApi(name: string, overrides: Partial<ApiConfig> = {})
     async close() {
       await events.close();
       await app.close();
-      await queue.close();
-      await wipePrefix(redis, prefix);
+      await queue.close().catch(() => {});
+      await wipePrefix(redis, prefix).catch(() => {});
       redis.disconnect();
       await db.$disconnect();
       await dropDatabase(dbUrl);
@@ -137,7 +147,9 @@ export async function seed(db: Db, opts: { rateLimitCount?: number; dueAt?: Date
   const mk = async (email: string, memberships: [string, 'student' | 'instructor'][], isAdmin = false) => {
     const u = await db.user.create({ data: { email, name: email.split('@')[0]!, isAdmin, canCreateCourses: isAdmin } });
     for (const [courseId, role] of memberships) await db.membership.create({ data: { userId: u.id, courseId, role } });
-    const t = await issueToken(db, { userId: u.id, name: 'test', issuedById: null });
+    // each user's usual token: admins act as admins, students submit, everyone else has their roles' rights
+    const scope = isAdmin ? 'admin' : memberships.length > 0 && memberships.every(([, r]) => r === 'student') ? 'submit' : 'instructor';
+    const t = await issueToken(db, { userId: u.id, name: 'test', scope, issuedById: null });
     return { id: u.id, token: t.token };
   };
   return {

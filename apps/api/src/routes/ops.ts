@@ -2,6 +2,7 @@ import { Health } from '@kgrader/schemas';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import client from 'prom-client';
 import type { ApiDeps } from '../deps.js';
+import { allow } from '../lib/auth.js';
 
 /** Prometheus registry: HTTP, queue depth, submissions by status, verdict counts, stage durations. */
 export function createMetrics(deps: ApiDeps) {
@@ -88,11 +89,11 @@ export const opsPlugin: FastifyPluginAsyncZod<{ deps: ApiDeps; metrics: ReturnTy
     );
   });
 
-  app.get('/healthz', { schema: { tags: ['ops'], summary: 'The process is up', response: { 200: Health } } }, async () => ({ status: 'ok' as const }));
+  app.get('/healthz', { config: { access: allow.public() }, schema: { tags: ['ops'], summary: 'The process is up', response: { 200: Health } } }, async () => ({ status: 'ok' as const }));
 
   app.get(
     '/readyz',
-    { schema: { tags: ['ops'], summary: 'PostgreSQL and Redis are reachable', response: { 200: Health, 503: Health } } },
+    { config: { access: allow.public() }, schema: { tags: ['ops'], summary: 'PostgreSQL and Redis are reachable', response: { 200: Health, 503: Health } } },
     async (_req, reply) => {
       const timeout = <T>(p: Promise<T>) =>
         Promise.race([p, new Promise<never>((_, rej) => setTimeout(() => rej(new Error('timeout')), 2000).unref())]);
@@ -112,7 +113,7 @@ export const opsPlugin: FastifyPluginAsyncZod<{ deps: ApiDeps; metrics: ReturnTy
     },
   );
 
-  app.get('/metrics', { schema: { tags: ['ops'], summary: 'Prometheus metrics (text exposition format)', produces: ['text/plain'] } }, async (_req, reply) => {
+  app.get('/metrics', { config: { access: allow.public() }, schema: { tags: ['ops'], summary: 'Prometheus metrics (text exposition format)', produces: ['text/plain'] } }, async (_req, reply) => {
     const body = await metrics.registry.metrics();
     return reply.type(metrics.registry.contentType).send(body);
   });
