@@ -21,11 +21,11 @@ export const REDIS_URL = process.env['TEST_REDIS_URL'] ?? 'redis://127.0.0.1:637
  * process id keeps two runs of the same file (engineers share this PostgreSQL) from dropping each
  * other's database mid-run; `dropDatabase` removes it at the end.
  */
-export async function freshDatabase(name: string): Promise<string> {
+export async function freshDatabase(name: string, opts: { /** apply these migrations instead of the repository's */ migrationsDir?: string } = {}): Promise<string> {
   const db = `kgrader_test_${name.replace(/[^a-z0-9_]/gi, '_').toLowerCase()}_${process.pid}`;
   await adminQuery(`DROP DATABASE IF EXISTS "${db}" WITH (FORCE)`, `CREATE DATABASE "${db}"`);
   const url = `${PG_BASE}/${db}`;
-  await migrate({ databaseUrl: url });
+  await migrate({ databaseUrl: url, ...(opts.migrationsDir ? { migrationsDir: opts.migrationsDir } : {}) });
   return url;
 }
 
@@ -172,7 +172,7 @@ export async function api(
   env: { baseUrl: string },
   method: string,
   path: string,
-  opts: { token?: string; json?: unknown; form?: FormData; headers?: Record<string, string> } = {},
+  opts: { token?: string; json?: unknown; form?: FormData; /** a raw body (set its content-type in headers) */ body?: string; headers?: Record<string, string> } = {},
 ): Promise<{ status: number; body: any; headers: Headers }> {
   const headers: Record<string, string> = { ...(opts.headers ?? {}) };
   if (opts.token) headers['authorization'] = `Bearer ${opts.token}`;
@@ -181,6 +181,7 @@ export async function api(
     headers['content-type'] = 'application/json';
     body = JSON.stringify(opts.json);
   } else if (opts.form) body = opts.form;
+  else if (opts.body !== undefined) body = opts.body;
   const res = await fetch(`${env.baseUrl}${path}`, { method, headers, ...(body !== undefined ? { body } : {}) });
   const text = await res.text();
   let parsed: unknown = text;

@@ -17,6 +17,19 @@ import { tokensPlugin } from './routes/tokens.js';
 import { webhooksPlugin } from './routes/webhooks.js';
 import { dashboardPlugin } from './routes/dashboard.js';
 
+/** A route as registered: what the authorization matrix test enumerates. */
+export interface RegisteredRoute {
+  method: string;
+  url: string;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** every route of the app, in registration order (HEAD routes included) */
+    registeredRoutes: readonly RegisteredRoute[];
+  }
+}
+
 export interface BuildAppOptions {
   deps: ApiDeps;
   logger: FastifyBaseLogger | false;
@@ -30,6 +43,11 @@ export async function buildApp({ deps, logger }: BuildAppOptions): Promise<Fasti
     bodyLimit: 1024 * 1024,
     return503OnClosing: true,
   }).withTypeProvider<ZodTypeProvider>();
+  const routes: RegisteredRoute[] = [];
+  app.decorate('registeredRoutes', routes);
+  app.addHook('onRoute', (r) => {
+    for (const method of [r.method].flat()) routes.push({ method, url: r.url });
+  });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   installErrorHandler(app);
