@@ -79,6 +79,7 @@ export async function startApi(name: string, overrides: Partial<ApiConfig> = {},
   const redisUrl = opts.redisUrl ?? REDIS_URL;
   const redis = createFailFastRedis(redisUrl);
   const sub = createFailFastRedis(redisUrl);
+  for (const c of [redis, sub]) c.on('error', () => {}); // main.ts logs these; a test may stop its Redis on purpose
   await Promise.all([redisReady(redis), redisReady(sub)]);
   await wipePrefix(redis, prefix);
   const queue = createGradingQueue(redis, prefix);

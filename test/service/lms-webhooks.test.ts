@@ -175,7 +175,8 @@ describe('deliveries from the outbox', { timeout: 600_000 }, () => {
         lockMs: 30_000,
         stalledIntervalMs: 30_000,
         shutdownGraceMs: 1_000,
-        reconcile: { intervalMs: 0, queuedGraceSeconds: 30, activeGraceSeconds: 900 },
+        reconcile: { intervalMs: 0, queuedGraceSeconds: 30 },
+        heartbeat: { intervalMs: 10_000, staleSeconds: 45 },
         // loopback receiver allowed by config; the retry schedule injected (ms instead of minutes)
         lms: { webhooks: { allowPrivate: true, timeoutMs: 2_000, pollMs: 50, schedule: [100, 100, 100, 100] } },
       },
