@@ -300,6 +300,7 @@ export const SubmissionFileContent = z.object({
 });
 export const SubmissionFileParams = z.object({ submissionId: Uuid, name: z.string().regex(/^[A-Za-z0-9_.-]+\.[ch]$/, 'a submitted file name') });
 export const SubmissionFiles = z.object({ files: z.array(SubmissionFileContent) });
+export type SubmissionFiles = z.infer<typeof SubmissionFiles>;
 
 export const SubmissionLogs = z.object({
   attempt: z.number().int().nullable(),
