@@ -142,6 +142,9 @@ describe('submitting while Redis is down or hung', { timeout: 120_000 }, () => {
     assert.match(ev.headers.get('content-type') ?? '', /problem\+json/);
     assert.ok(ms3 < 3000, `SSE refused in ${Math.round(ms3)} ms`);
     assert.equal((await api(env, 'GET', '/readyz')).status, 503);
+    const [m, ms4] = await timed(api(env, 'GET', '/metrics'));
+    assert.equal(m.status, 200, 'metrics without the queue figures');
+    assert.ok(ms4 < 1500, `metrics in ${Math.round(ms4)} ms`);
 
     // Redis comes back empty: the reconciler enqueues every committed submission without a job
     redis = await startRedis(port);
