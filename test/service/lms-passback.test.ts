@@ -128,7 +128,8 @@ describe('AGS grade passback', { timeout: 600_000 }, () => {
 
   it('a passback answered 503 is retried with backoff, its state visible on the submission', async () => {
     platform.failScores(1, 503);
-    const r = await submit(env, s.assignmentId, student, [{ name: 'msgbuf.c', content: await readFile(neverLoads) }]);
+    // the same files again, on purpose: a fresh Idempotency-Key (without one it would be taken as a retry of the first)
+    const r = await submit(env, s.assignmentId, student, [{ name: 'msgbuf.c', content: await readFile(neverLoads) }], { 'idempotency-key': 'again-after-503' });
     assert.equal(r.status, 202);
     const pending = await waitFor('passback pending after 503', async () => {
       const d = await detail(r.body.id);
