@@ -66,7 +66,7 @@ const db = createDb({ databaseUrl: dbUrl, poolMax: 10 });
 const redis = createRedis(REDIS_URL);
 const queue = createGradingQueue(redis, prefix);
 const events = new EventHub(createRedis(REDIS_URL));
-const config = { publicUrl: 'http://127.0.0.1', exercisesDir: undefined, retry: { attempts: 3, backoffMs: 1000 }, sseMaxSeconds: 60, logLevel: 'silent' };
+const config = { publicUrl: 'http://127.0.0.1', exercisesDir: undefined, retry: { attempts: 3, backoffMs: 1000 }, duplicateWindowSeconds: 0 /* the same body is posted again and again: each one a real submission */, redisDeadlineMs: 300, sseMaxSeconds: 60, logLevel: 'silent' };
 const app = await buildApp({ deps: { db, redis, queue, events, catalog: engineCatalog(), config }, logger: false });
 await app.listen({ port: 0, host: '127.0.0.1' });
 const base = `http://127.0.0.1:${app.server.address().port}`;
@@ -80,7 +80,7 @@ const tokens = [];
 for (let i = 0; i < Math.max(connections, 20); i++) {
   const user = await db.user.create({ data: { email: `bench${i}@bench.test`, name: `bench ${i}` } });
   await db.membership.create({ data: { userId: user.id, courseId: course.id, role: 'student' } });
-  tokens.push((await issueToken(db, { userId: user.id, name: 'bench', issuedById: null })).token);
+  tokens.push((await issueToken(db, { userId: user.id, name: 'bench', scope: 'submit', courseId: course.id, issuedById: null })).token);
 }
 const token = tokens[0];
 
@@ -153,7 +153,8 @@ const w = await runWorker({
     lockMs: 60_000,
     stalledIntervalMs: 60_000,
     shutdownGraceMs: 1000,
-    reconcile: { intervalMs: 0, queuedGraceSeconds: 30, activeGraceSeconds: 900 },
+    reconcile: { intervalMs: 0, queuedGraceSeconds: 30 },
+    heartbeat: { intervalMs: 10_000, staleSeconds: 45 },
   },
   grader,
   logger: pino({ level: 'warn' }),

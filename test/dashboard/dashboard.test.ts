@@ -70,7 +70,7 @@ async function seed(db: Db): Promise<void> {
   const mk = async (key: keyof typeof tokens, email: string, name: string, role: 'student' | 'instructor') => {
     const u = await db.user.create({ data: { email, name, canCreateCourses: role === 'instructor' } });
     await db.membership.create({ data: { userId: u.id, courseId: course.id, role } });
-    tokens[key] = (await issueToken(db, { userId: u.id, name: 'e2e', issuedById: null })).token;
+    tokens[key] = (await issueToken(db, { userId: u.id, name: 'e2e', scope: role === 'student' ? 'submit' : 'instructor', issuedById: null })).token;
   };
   await mk('instructor', 'ada@uni.test', 'Ada Instructor', 'instructor');
   await mk('student1', 'sam@uni.test', 'Sam Student', 'student');

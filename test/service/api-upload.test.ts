@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { gzipSync } from 'node:zlib';
 import { after, before, beforeEach, describe, it } from 'node:test';
+import { issueToken } from '@kgrader/api';
 import { api, seed, startApi, submit, tarGz, type Seed, type TestEnv } from './helpers.js';
 
 let env: TestEnv;
@@ -176,13 +177,11 @@ describe('closed assignments and rate limits', () => {
     assert.equal(r.status, 202);
     await env.db.assignment.update({ where: { id: s.assignmentId }, data: { dueAt: null } });
   });
-  it('429 with Retry-After past the limit; infrastructure failures do not count', async () => {
+  it('429 with Retry-After past the limit; the first submission that ended in error is free, later ones count', async () => {
     await env.db.assignment.update({ where: { id: s.otherAssignmentId }, data: { rateLimitCount: 2, rateLimitWindowSeconds: 600 } });
-    const tok = s.users.otherInstructor.token;
-    // the other course's instructor is privileged: enrol a fresh student there instead
-    const m = await api(env, 'POST', `/api/v1/courses/${s.otherCourseId}/members`, { token: tok, json: { email: 'rl@t.test', role: 'student' } });
-    const t = await api(env, 'POST', `/api/v1/courses/${s.otherCourseId}/members/${m.body.userId}/tokens`, { token: tok, json: {} });
-    const st = t.body.token as string;
+    // the other course's instructor is privileged: enrol a fresh student there (an admin issues their token)
+    const m = await api(env, 'POST', `/api/v1/courses/${s.otherCourseId}/members`, { token: s.users.otherInstructor.token, json: { email: 'rl@t.test', role: 'student' } });
+    const st = (await issueToken(env.db, { userId: m.body.userId, name: 'rl', scope: 'submit', courseId: s.otherCourseId, issuedById: null })).token;
     const a = await submit(env, s.otherAssignmentId, st, [C('msgbuf.c', 'int r1;\n')]);
     const b = await submit(env, s.otherAssignmentId, st, [C('msgbuf.c', 'int r2;\n')]);
     assert.equal(a.status, 202);
@@ -192,9 +191,49 @@ describe('closed assignments and rate limits', () => {
     await rejected(r, 429, /at most 2 submissions/, c0);
     const retry = Number(r.headers.get('retry-after'));
     assert.ok(retry > 0 && retry <= 600, `Retry-After ${retry}`);
-    // an infrastructure failure is not charged: the slot comes back
-    await env.db.submission.update({ where: { id: a.body.id }, data: { status: 'error' } });
+    // one infrastructure failure is not charged: the slot comes back
+    await env.db.submission.update({ where: { id: a.body.id }, data: { status: 'error', verdict: 'error' } });
     const d = await submit(env, s.otherAssignmentId, st, [C('msgbuf.c', 'int r4;\n')]);
     assert.equal(d.status, 202);
+    // a second one that ended in error counts (a submission that breaks grading on purpose cannot be sent without limit)
+    await env.db.submission.update({ where: { id: b.body.id }, data: { status: 'error', verdict: 'error' } });
+    const c1 = await counts();
+    await rejected(await submit(env, s.otherAssignmentId, st, [C('msgbuf.c', 'int r5;\n')]), 429, /at most 2 submissions/, c1);
+  });
+});
+
+describe('a retry without Idempotency-Key', () => {
+  it('the same files again (the answer was lost after the commit) answer the submission already made: nothing new stored, graded or charged', async () => {
+    const files = [C('msgbuf.c', 'int lost_answer;\n')];
+    const n0 = await env.db.submission.count();
+    const a = await submit(env, s.assignmentId, s.users.student1.token, files);
+    const b = await submit(env, s.assignmentId, s.users.student1.token, files);
+    assert.equal(a.status, 202);
+    assert.equal(b.status, 202);
+    assert.equal(b.body.id, a.body.id);
+    assert.equal(b.body.replayed, true);
+    assert.equal(await env.db.submission.count(), n0 + 1);
+    assert.equal((await env.db.submission.findUniqueOrThrow({ where: { id: a.body.id } })).status, 'queued', 'not cancelled by its own retry');
+    const jobs = await env.deps.queue.getJobs(['waiting', 'prioritized', 'delayed']);
+    assert.equal(jobs.filter((j) => j.data.submissionId === a.body.id).length, 1);
+    // five retries at once: still one submission
+    const rs = await Promise.all(Array.from({ length: 5 }, () => submit(env, s.assignmentId, s.users.student1.token, [C('msgbuf.c', 'int burst;\n')])));
+    assert.ok(rs.every((r) => r.status === 202));
+    assert.equal(new Set(rs.map((r) => r.body.id)).size, 1);
+    assert.equal(await env.db.submission.count(), n0 + 2);
+  });
+  it('other files, an Idempotency-Key, or a previous one that ended in error make a new submission', async () => {
+    const files = [C('msgbuf.c', 'int again;\n')];
+    const a = await submit(env, s.assignmentId, s.users.student2.token, files);
+    const other = await submit(env, s.assignmentId, s.users.student2.token, [C('msgbuf.c', 'int changed;\n')]);
+    assert.notEqual(other.body.id, a.body.id);
+    const back = await submit(env, s.assignmentId, s.users.student2.token, files);
+    assert.notEqual(back.body.id, a.body.id, 'only the latest submission is compared');
+    const keyed = await submit(env, s.assignmentId, s.users.student2.token, files, { 'idempotency-key': 'deliberate-again' });
+    assert.notEqual(keyed.body.id, back.body.id, 'a fresh key says: this is a new submission');
+    await env.db.submission.update({ where: { id: keyed.body.id }, data: { status: 'error' } });
+    const afterError = await submit(env, s.assignmentId, s.users.student2.token, files);
+    assert.notEqual(afterError.body.id, keyed.body.id);
+    assert.equal(afterError.body.replayed, false);
   });
 });

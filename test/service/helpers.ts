@@ -6,7 +6,7 @@ import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { buildApp, engineCatalog, EventHub, issueToken, type ApiConfig, type ApiDeps } from '@kgrader/api';
-import { createDb, createGradingQueue, createRedis, migrate, type Db } from '@kgrader/db';
+import { createDb, createFailFastRedis, createGradingQueue, migrate, redisReady, type Db } from '@kgrader/db';
 import { loadExercise, locateKernel } from '@kgrader/engine';
 import { cacheDirOf, WorkerEnv } from '@kgrader/worker';
 import type { FastifyInstance } from 'fastify';
@@ -21,11 +21,11 @@ export const REDIS_URL = process.env['TEST_REDIS_URL'] ?? 'redis://127.0.0.1:637
  * process id keeps two runs of the same file (engineers share this PostgreSQL) from dropping each
  * other's database mid-run; `dropDatabase` removes it at the end.
  */
-export async function freshDatabase(name: string): Promise<string> {
+export async function freshDatabase(name: string, opts: { /** apply these migrations instead of the repository's */ migrationsDir?: string } = {}): Promise<string> {
   const db = `kgrader_test_${name.replace(/[^a-z0-9_]/gi, '_').toLowerCase()}_${process.pid}`;
   await adminQuery(`DROP DATABASE IF EXISTS "${db}" WITH (FORCE)`, `CREATE DATABASE "${db}"`);
   const url = `${PG_BASE}/${db}`;
-  await migrate({ databaseUrl: url });
+  await migrate({ databaseUrl: url, ...(opts.migrationsDir ? { migrationsDir: opts.migrationsDir } : {}) });
   return url;
 }
 
@@ -68,18 +68,29 @@ export interface TestEnv {
   close(): Promise<void>;
 }
 
-export async function startApi(name: string, overrides: Partial<ApiConfig> = {}): Promise<TestEnv> {
+/**
+ * The API as main.ts wires it (fail-fast Redis connections), on a fresh database, listening on an
+ * ephemeral loopback port. `opts.redisUrl`: another Redis (a test's own server it stops and starts).
+ */
+export async function startApi(name: string, overrides: Partial<ApiConfig> = {}, opts: { redisUrl?: string } = {}): Promise<TestEnv> {
   const dbUrl = await freshDatabase(name);
   const prefix = `kgt-${name}-${process.pid}`;
   const db = createDb({ databaseUrl: dbUrl, poolMax: 5 });
-  const redis = createRedis(REDIS_URL);
+  const redisUrl = opts.redisUrl ?? REDIS_URL;
+  const redis = createFailFastRedis(redisUrl);
+  const sub = createFailFastRedis(redisUrl);
+  for (const c of [redis, sub]) c.on('error', () => {}); // main.ts logs these; a test may stop its Redis on purpose
+  await Promise.all([redisReady(redis), redisReady(sub)]);
   await wipePrefix(redis, prefix);
   const queue = createGradingQueue(redis, prefix);
-  const events = new EventHub(createRedis(REDIS_URL));
+  queue.on('error', () => {}); // Redis going away in a test is expected; main.ts logs these
+  const events = new EventHub(sub);
   const config: ApiConfig = {
     publicUrl: 'http://127.0.0.1',
     exercisesDir: undefined,
     retry: { attempts: 3, backoffMs: 50 },
+    duplicateWindowSeconds: 600,
+    redisDeadlineMs: 300,
     // an engine grading under TCG on a loaded host can take minutes: keep the stream open to the verdict
     sseMaxSeconds: 600,
     logLevel: 'silent',
@@ -102,8 +113,8 @@ export async function startApi(name: string, overrides: Partial<ApiConfig> = {})
     async close() {
       await events.close();
       await app.close();
-      await queue.close();
-      await wipePrefix(redis, prefix);
+      await queue.close().catch(() => {});
+      await wipePrefix(redis, prefix).catch(() => {});
       redis.disconnect();
       await db.$disconnect();
       await dropDatabase(dbUrl);
@@ -137,7 +148,9 @@ export async function seed(db: Db, opts: { rateLimitCount?: number; dueAt?: Date
   const mk = async (email: string, memberships: [string, 'student' | 'instructor'][], isAdmin = false) => {
     const u = await db.user.create({ data: { email, name: email.split('@')[0]!, isAdmin, canCreateCourses: isAdmin } });
     for (const [courseId, role] of memberships) await db.membership.create({ data: { userId: u.id, courseId, role } });
-    const t = await issueToken(db, { userId: u.id, name: 'test', issuedById: null });
+    // each user's usual token: admins act as admins, students submit, everyone else has their roles' rights
+    const scope = isAdmin ? 'admin' : memberships.length > 0 && memberships.every(([, r]) => r === 'student') ? 'submit' : 'instructor';
+    const t = await issueToken(db, { userId: u.id, name: 'test', scope, issuedById: null });
     return { id: u.id, token: t.token };
   };
   return {
@@ -160,7 +173,7 @@ export async function api(
   env: { baseUrl: string },
   method: string,
   path: string,
-  opts: { token?: string; json?: unknown; form?: FormData; headers?: Record<string, string> } = {},
+  opts: { token?: string; json?: unknown; form?: FormData; /** a raw body (set its content-type in headers) */ body?: string; headers?: Record<string, string> } = {},
 ): Promise<{ status: number; body: any; headers: Headers }> {
   const headers: Record<string, string> = { ...(opts.headers ?? {}) };
   if (opts.token) headers['authorization'] = `Bearer ${opts.token}`;
@@ -169,6 +182,7 @@ export async function api(
     headers['content-type'] = 'application/json';
     body = JSON.stringify(opts.json);
   } else if (opts.form) body = opts.form;
+  else if (opts.body !== undefined) body = opts.body;
   const res = await fetch(`${env.baseUrl}${path}`, { method, headers, ...(body !== undefined ? { body } : {}) });
   const text = await res.text();
   let parsed: unknown = text;

@@ -66,7 +66,8 @@ before(async () => {
   keyDir = await mkdtemp(join(tmpdir(), 'kgrader-lti-'));
   const toolKeysFile = join(keyDir, 'tool-keys.json');
   await ensureToolKeyFile(toolKeysFile);
-  env = await startApi('lms_lti', { lms: { toolKeysFile, ltiAllowInsecureUrls: true } });
+  // the mock platform listens on loopback: allowed here by the explicit admin switch (default off)
+  env = await startApi('lms_lti', { lms: { toolKeysFile, ltiAllowInsecureUrls: true, ltiAllowPrivateUrls: true } });
   s = await seed(env.db);
   platform = await MockPlatform.start({ clientId: CLIENT_ID, deploymentId: DEPLOYMENT, toolJwksUrl: `${env.baseUrl}/.well-known/jwks.json` });
   platform.users.set(ada.sub, ada);
@@ -177,6 +178,9 @@ describe('LTI launch over HTTP', () => {
     const me = await api(env, 'GET', '/api/v1/me', { token: session.token });
     assert.equal(me.status, 200);
     assert.deepEqual(me.body.memberships.map((x: any) => [x.courseId, x.role]), [[s.courseId, 'student']]);
+    // the session token is what the launch proved: submit, in the launch's course only
+    assert.equal(me.body.token.scope, 'submit');
+    assert.equal(me.body.token.courseId, s.courseId);
     const a = await api(env, 'GET', `/api/v1/assignments/${s.assignmentId}`, { token: session.token });
     assert.equal(a.status, 200);
     // a student session cannot administer the LMS side
@@ -193,6 +197,67 @@ describe('LTI launch over HTTP', () => {
     const id = await env.db.ltiIdentity.findFirst({ where: { sub: grace.sub } });
     const m = await env.db.membership.findUnique({ where: { userId_courseId: { userId: id!.userId, courseId: s.courseId } } });
     assert.equal(m?.role, 'instructor');
+  });
+});
+
+describe('SSRF guard on platform URLs (default: public addresses only)', () => {
+  let strict: TestEnv;
+  let ss: Seed;
+  before(async () => {
+    strict = await startApi('lms_lti_ssrf', { lms: { toolKeysFile: join(keyDir, 'tool-keys.json'), ltiAllowInsecureUrls: true } });
+    ss = await seed(strict.db);
+  });
+  after(() => strict?.close());
+
+  it('registration refuses loopback, link-local (cloud metadata), private and credential URLs: 422, nothing stored', async () => {
+    const path = `/api/v1/courses/${ss.courseId}/lti/platforms`;
+    const bad: [keyof ReturnType<typeof registration>, string][] = [
+      ['jwksUrl', platform.jwksUrl], // the loopback mock platform
+      ['tokenEndpoint', 'http://169.254.169.254/latest/meta-data/iam/security-credentials/'],
+      ['authEndpoint', 'http://[::1]:8080/auth'],
+      ['jwksUrl', 'http://localhost/jwks'],
+      ['tokenEndpoint', 'https://10.0.0.5/token'],
+      ['jwksUrl', 'https://user:secret@lms.example.edu/jwks'],
+    ];
+    for (const [field, url] of bad) {
+      const pub = { authEndpoint: 'https://93.184.215.14/auth', tokenEndpoint: 'https://93.184.215.14/token', jwksUrl: 'https://93.184.215.14/jwks' };
+      const r = await api(strict, 'POST', path, { token: ss.users.instructor.token, json: { ...registration(), ...pub, clientId: `c-${field}`, [field]: url } });
+      assert.equal(r.status, 422, `${field} ${url}: ${JSON.stringify(r.body)}`);
+      assert.equal(r.body.type, '/problems/lti/url-rejected');
+      assert.match(r.body.detail, new RegExp(field));
+    }
+    assert.equal(await strict.db.ltiPlatform.count(), 0);
+    // the same registration with public addresses is accepted (the check is not a blanket refusal)
+    const ok = await api(strict, 'POST', path, {
+      token: ss.users.instructor.token,
+      json: { ...registration(), issuer: 'https://lms.example.edu', authEndpoint: 'https://93.184.215.14/auth', tokenEndpoint: 'https://93.184.215.14/token', jwksUrl: 'https://93.184.215.14/jwks' },
+    });
+    assert.equal(ok.status, 201, JSON.stringify(ok.body));
+    await strict.db.ltiPlatform.deleteMany();
+  });
+
+  it('a platform stored with a loopback JWKS URL (before the check, or by hand) is not fetched at launch: 502, nothing created', async () => {
+    await strict.db.ltiPlatform.create({
+      data: {
+        courseId: ss.courseId,
+        issuer: platform.issuer,
+        clientId: CLIENT_ID,
+        authEndpoint: platform.authUrl,
+        tokenEndpoint: platform.tokenUrl,
+        jwksUrl: platform.jwksUrl,
+        deployments: { create: [{ deploymentId: DEPLOYMENT, courseId: ss.courseId }] },
+      },
+    });
+    const fetchedBefore = platform.jwksFetches;
+    const strictTarget = `${strict.baseUrl}/lti/assignments/${ss.assignmentId}`;
+    const l = await ltiLogin(strict.baseUrl, { iss: platform.issuer, login_hint: ada.sub, target_link_uri: strictTarget, client_id: CLIENT_ID });
+    assert.equal(l.status, 302, l.body);
+    const idToken = await platform.sign({ ...platform.claims(l.nonce, ada, strictTarget) });
+    const r = await ltiLaunch(strict.baseUrl, { id_token: idToken, state: l.state }, l.cookie);
+    assertProblem(r, 502, 'jwks_unavailable');
+    assert.match(r.body.detail, /loopback/);
+    assert.equal(platform.jwksFetches, fetchedBefore, 'no request reached the loopback platform');
+    assert.equal(await strict.db.ltiIdentity.count(), 0);
   });
 });
 

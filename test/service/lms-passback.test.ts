@@ -38,7 +38,8 @@ before(async () => {
   keyDir = await mkdtemp(join(tmpdir(), 'kgrader-ags-'));
   const toolKeysFile = join(keyDir, 'tool-keys.json');
   await ensureToolKeyFile(toolKeysFile);
-  env = await startApi('lms_passback', { lms: { toolKeysFile, ltiAllowInsecureUrls: true } });
+  // the mock platform listens on loopback: allowed by the explicit admin switch (API and worker; default off)
+  env = await startApi('lms_passback', { lms: { toolKeysFile, ltiAllowInsecureUrls: true, ltiAllowPrivateUrls: true } });
   s = await seed(env.db);
   platform = await MockPlatform.start({ clientId: CLIENT_ID, deploymentId: DEPLOYMENT, toolJwksUrl: `${env.baseUrl}/.well-known/jwks.json` });
   platform.users.set(ada.sub, ada);
@@ -58,10 +59,12 @@ before(async () => {
       lockMs: 30_000,
       stalledIntervalMs: 30_000,
       shutdownGraceMs: 1_000,
-      reconcile: { intervalMs: 0, queuedGraceSeconds: 30, activeGraceSeconds: 900 },
+      reconcile: { intervalMs: 0, queuedGraceSeconds: 30 },
+      heartbeat: { intervalMs: 10_000, staleSeconds: 45 },
       lms: {
         toolKeysFile,
         allowInsecureUrls: true,
+        allowPrivateUrls: true,
         // one HTTP try per round, then the durable schedule: 1.5 s (long enough to observe `pending`)
         passback: { pollMs: 100, schedule: [1_500, 1_500], agsAttempts: 1, agsBaseDelayMs: 10, timeoutMs: 5_000 },
       },
@@ -125,7 +128,8 @@ describe('AGS grade passback', { timeout: 600_000 }, () => {
 
   it('a passback answered 503 is retried with backoff, its state visible on the submission', async () => {
     platform.failScores(1, 503);
-    const r = await submit(env, s.assignmentId, student, [{ name: 'msgbuf.c', content: await readFile(neverLoads) }]);
+    // the same files again, on purpose: a fresh Idempotency-Key (without one it would be taken as a retry of the first)
+    const r = await submit(env, s.assignmentId, student, [{ name: 'msgbuf.c', content: await readFile(neverLoads) }], { 'idempotency-key': 'again-after-503' });
     assert.equal(r.status, 202);
     const pending = await waitFor('passback pending after 503', async () => {
       const d = await detail(r.body.id);

@@ -108,19 +108,43 @@ describe('SSRF guard', () => {
     }
   });
 
-  it('the dispatcher refuses to deliver to a private address when not allowed (attempt logged as blocked)', async () => {
+  it('the dispatcher refuses to deliver to a private address when not allowed: the message fails at once, visibly, not retried for a day', async () => {
     const ep = await create('/ssrf', ['regrade.completed']);
     await writeWebhookEvent(env.db, s.courseId, 'regrade.completed', { submissionId: 'none' });
     const d = new OutboxDispatcher({ store: new PrismaOutboxStore(env.db), allowPrivate: false, schedule: [60_000] });
     const sum = await d.runOnce();
     assert.equal(sum.claimed, 1);
-    assert.equal(sum.retried, 1);
+    assert.equal(sum.failed, 1);
+    assert.equal(sum.retried, 0);
     assert.equal(at('/ssrf').length, 0, 'no request left');
     const [a] = await deliveries(ep.body.id);
-    assert.equal(a.outcome, 'retry');
+    assert.equal(a.outcome, 'failed');
     assert.equal(a.responseStatus, null);
     assert.match(a.error, /loopback/);
+    const msg = await env.db.webhookMessage.findFirstOrThrow({ where: { endpointId: ep.body.id } });
+    assert.equal(msg.status, 'failed');
+    assert.equal(msg.attempts, 1);
+    assert.equal((await d.runOnce()).claimed, 0, 'nothing left to retry');
     await api(env, 'DELETE', `${hooks()}/${ep.body.id}`, { token: s.users.instructor.token });
+  });
+
+  it('URLs with credentials are refused (create and update), and never listed', async () => {
+    const r = await api(env, 'POST', hooks(), { token: s.users.instructor.token, json: { url: `${rx.base.replace('http://', 'http://user:hunter2@')}/cred`, events: ['submission.created'] } });
+    assert.equal(r.status, 422, JSON.stringify(r.body));
+    assert.equal(r.body.type, '/problems/webhook-url-rejected');
+    assert.match(r.body.detail, /credentials/);
+    assert.doesNotMatch(JSON.stringify(r.body), /hunter2/);
+    const ok = await create('/cred', ['submission.created']);
+    const patch = await api(env, 'PATCH', `${hooks()}/${ok.body.id}`, { token: s.users.instructor.token, json: { url: `${rx.base.replace('http://', 'http://:token@')}/cred` } });
+    assert.equal(patch.status, 422);
+    // a row stored before URLs with credentials were refused is listed without them
+    await env.db.webhookEndpoint.update({ where: { id: ok.body.id }, data: { url: `${rx.base.replace('http://', 'http://legacy:s3cret@')}/cred` } });
+    const list = await api(env, 'GET', hooks(), { token: s.users.instructor.token });
+    const row = list.body.find((e: any) => e.id === ok.body.id);
+    assert.equal(row.url, `${rx.base}/cred`);
+    assert.doesNotMatch(JSON.stringify(list.body), /s3cret|legacy/);
+    assert.equal(await env.db.webhookEndpoint.count({ where: { url: { contains: 'hunter2' } } }), 0);
+    await api(env, 'DELETE', `${hooks()}/${ok.body.id}`, { token: s.users.instructor.token });
   });
 });
 
@@ -151,7 +175,8 @@ describe('deliveries from the outbox', { timeout: 600_000 }, () => {
         lockMs: 30_000,
         stalledIntervalMs: 30_000,
         shutdownGraceMs: 1_000,
-        reconcile: { intervalMs: 0, queuedGraceSeconds: 30, activeGraceSeconds: 900 },
+        reconcile: { intervalMs: 0, queuedGraceSeconds: 30 },
+        heartbeat: { intervalMs: 10_000, staleSeconds: 45 },
         // loopback receiver allowed by config; the retry schedule injected (ms instead of minutes)
         lms: { webhooks: { allowPrivate: true, timeoutMs: 2_000, pollMs: 50, schedule: [100, 100, 100, 100] } },
       },

@@ -1,13 +1,16 @@
 #!/usr/bin/env node
 // kgrader-admin: bootstrap users and tokens straight in the database (the API has no anonymous endpoints).
 //   kgrader-admin create-user --email a@b.c --name "A B" [--admin] [--course-creator]
-//   kgrader-admin issue-token --email a@b.c [--name cli] [--days 30]
+//   kgrader-admin issue-token --email a@b.c [--scope read|submit|instructor|admin] [--course ID] [--name cli] [--days 30]
+//       default scope: admin for admins, instructor otherwise (what the user may do, no less);
+//       --course limits the token to one course
 //   kgrader-admin revoke-token --prefix kgr_abcdef
 //   kgrader-admin lti-keygen [--file PATH] [--rotate]   LTI tool key file (default: $LTI_TOOL_KEYS);
 //       creates it when missing, --rotate puts a new current key first and keeps the previous one
 import { parseArgs } from 'node:util';
 import { createDb, ensureDatabase, migrate } from '@kgrader/db';
 import { ensureToolKeyFile, publicJwks } from '@kgrader/lti';
+import { TokenScope } from '@kgrader/schemas';
 import { z } from 'zod';
 import { issueToken } from './lib/tokens.js';
 
@@ -21,11 +24,13 @@ const { positionals, values } = parseArgs({
     'course-creator': { type: 'boolean', default: false },
     days: { type: 'string' },
     prefix: { type: 'string' },
+    scope: { type: 'string' },
+    course: { type: 'string' },
     file: { type: 'string' },
     rotate: { type: 'boolean', default: false },
   },
 });
-const usage = 'usage: kgrader-admin create-user|issue-token|revoke-token|lti-keygen [--email E] [--name N] [--admin] [--course-creator] [--days D] [--prefix P] [--file F] [--rotate]';
+const usage = 'usage: kgrader-admin create-user|issue-token|revoke-token|lti-keygen [--email E] [--name N] [--admin] [--course-creator] [--scope S] [--course ID] [--days D] [--prefix P] [--file F] [--rotate]';
 const cmd = positionals[0];
 if (cmd === 'lti-keygen') {
   // no database needed: the key file is shared by the API (JWKS) and the workers (AGS)
@@ -56,8 +61,10 @@ try {
     const user = await db.user.findUnique({ where: { email } });
     if (!user) throw new Error(`no user ${email}; create it first`);
     const days = values.days ? z.coerce.number().int().positive().parse(values.days) : undefined;
-    const t = await issueToken(db, { userId: user.id, name: values.name ?? 'admin-cli', issuedById: null, expiresInDays: days });
-    console.log(JSON.stringify({ token: t.token, id: t.id, userId: t.userId, expiresAt: t.expiresAt }));
+    const scope = TokenScope.parse(values.scope ?? (user.isAdmin ? 'admin' : 'instructor'));
+    const courseId = values.course ? z.uuid().parse(values.course) : null;
+    const t = await issueToken(db, { userId: user.id, name: values.name ?? 'admin-cli', scope, courseId, issuedById: null, expiresInDays: days });
+    console.log(JSON.stringify({ token: t.token, id: t.id, userId: t.userId, scope: t.scope, courseId: t.courseId, expiresAt: t.expiresAt }));
   } else if (cmd === 'revoke-token') {
     const prefix = z.string().min(8).parse(values.prefix);
     const n = await db.apiToken.updateMany({ where: { prefix, revokedAt: null }, data: { revokedAt: new Date() } });

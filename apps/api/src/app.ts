@@ -13,8 +13,22 @@ import { ltiPlugin } from './routes/lti.js';
 import { ltiAdminPlugin } from './routes/lti-admin.js';
 import { createMetrics, opsPlugin } from './routes/ops.js';
 import { submissionsPlugin } from './routes/submissions.js';
+import { tokensPlugin } from './routes/tokens.js';
 import { webhooksPlugin } from './routes/webhooks.js';
 import { dashboardPlugin } from './routes/dashboard.js';
+
+/** A route as registered: what the authorization matrix test enumerates. */
+export interface RegisteredRoute {
+  method: string;
+  url: string;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** every route of the app, in registration order (HEAD routes included) */
+    registeredRoutes: readonly RegisteredRoute[];
+  }
+}
 
 export interface BuildAppOptions {
   deps: ApiDeps;
@@ -29,6 +43,11 @@ export async function buildApp({ deps, logger }: BuildAppOptions): Promise<Fasti
     bodyLimit: 1024 * 1024,
     return503OnClosing: true,
   }).withTypeProvider<ZodTypeProvider>();
+  const routes: RegisteredRoute[] = [];
+  app.decorate('registeredRoutes', routes);
+  app.addHook('onRoute', (r) => {
+    for (const method of [r.method].flat()) routes.push({ method, url: r.url });
+  });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   installErrorHandler(app);
@@ -49,14 +68,16 @@ export async function buildApp({ deps, logger }: BuildAppOptions): Promise<Fasti
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
   await app.register(multipart, { throwFileSizeLimit: true });
+  // the one auth guard: every route registered from here on declares its access (config.access)
+  await app.register(authPlugin, { db: deps.db });
 
   const metrics = createMetrics(deps);
   await app.register(opsPlugin, { deps, metrics });
   await app.register(ltiPlugin, { deps }); // LTI 1.3 tool endpoints: /.well-known/jwks.json, /lti/*
   await app.register(
     async (v1) => {
-      await v1.register(authPlugin, { db: deps.db });
       await v1.register(coursesPlugin, { deps });
+      await v1.register(tokensPlugin, { deps });
       await v1.register(assignmentsPlugin, { deps });
       await v1.register(submissionsPlugin, { deps });
       await v1.register(eventsPlugin, { deps });

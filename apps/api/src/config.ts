@@ -1,3 +1,4 @@
+import { GradingRetryEnv, gradingRetryPolicy, type GradingRetryPolicy } from '@kgrader/schemas';
 import { z } from 'zod';
 
 const bool = z.stringbool();
@@ -17,9 +18,10 @@ export const ApiEnv = z.object({
   EXERCISES_DIR: z.string().optional(),
   /** apply prisma/migrations at boot */
   MIGRATE_ON_START: bool.default(true),
-  /** infrastructure-error retries: total tries and first backoff */
-  GRADING_ATTEMPTS: z.coerce.number().int().min(1).max(20).default(4),
-  GRADING_BACKOFF_MS: z.coerce.number().int().min(0).default(5_000),
+  /** a submission without Idempotency-Key whose files equal the student's latest one made this recently is a retry of it */
+  SUBMIT_DUPLICATE_WINDOW_SECONDS: z.coerce.number().int().min(0).max(86_400).default(600),
+  /** after a submission is committed, how long the answer waits for Redis (enqueue, publish) before relying on the reconciler */
+  REDIS_DEADLINE_MS: z.coerce.number().int().min(10).max(5_000).default(300),
   /** seconds a submission may sit queued without a live job before the reconciler re-enqueues it */
   RECONCILE_GRACE_SECONDS: z.coerce.number().int().min(1).default(30),
   /** seconds an SSE stream stays open at most (the client reconnects with Last-Event-ID) */
@@ -30,17 +32,24 @@ export const ApiEnv = z.object({
   LTI_SESSION_HOURS: z.coerce.number().positive().max(168).default(8),
   /** accept http:// platform URLs (tests and local development only) */
   LTI_ALLOW_INSECURE_URLS: bool.default(false),
+  /** admin setting: LTI platform URLs (JWKS, token, auth endpoints) may point at loopback/private/link-local addresses (tests, on-premise LMS) */
+  LTI_ALLOW_PRIVATE_URLS: bool.default(false),
   /** admin setting: webhook URLs may point at loopback/private addresses (tests, on-premise receivers) */
   WEBHOOKS_ALLOW_PRIVATE: bool.default(false),
   /** the built dashboard (default: apps/dashboard/dist/web) */
   DASHBOARD_DIR: z.string().min(1).optional(),
-});
+}).extend(GradingRetryEnv.shape);
 export type ApiEnv = z.infer<typeof ApiEnv>;
 
 export interface ApiConfig {
   publicUrl: string;
   exercisesDir: string | undefined;
-  retry: { attempts: number; backoffMs: number };
+  /** the grading retry policy (shared definition: GradingRetryEnv), set on every job enqueued */
+  retry: GradingRetryPolicy;
+  /** see SUBMIT_DUPLICATE_WINDOW_SECONDS */
+  duplicateWindowSeconds: number;
+  /** see REDIS_DEADLINE_MS */
+  redisDeadlineMs: number;
   sseMaxSeconds: number;
   logLevel: ApiEnv['LOG_LEVEL'];
   /** the built dashboard's folder; absent: apps/dashboard/dist/web */
@@ -54,6 +63,8 @@ export interface LmsConfig {
   toolKeysFile: string | undefined;
   sessionHours: number;
   ltiAllowInsecureUrls: boolean;
+  /** LTI platform URLs may resolve to loopback/private/link-local addresses (default off: SSRF guard) */
+  ltiAllowPrivateUrls: boolean;
   webhooksAllowPrivate: boolean;
   /** how long a rotated-out webhook secret still signs deliveries (default 24 h) */
   previousSecretHours: number;
@@ -63,7 +74,9 @@ export function apiConfigFromEnv(env: ApiEnv): ApiConfig {
   return {
     publicUrl: (env.PUBLIC_URL ?? `http://${env.HOST.includes(':') ? `[${env.HOST}]` : env.HOST}:${env.PORT}`).replace(/\/$/, ''),
     exercisesDir: env.EXERCISES_DIR,
-    retry: { attempts: env.GRADING_ATTEMPTS, backoffMs: env.GRADING_BACKOFF_MS },
+    retry: gradingRetryPolicy(env),
+    duplicateWindowSeconds: env.SUBMIT_DUPLICATE_WINDOW_SECONDS,
+    redisDeadlineMs: env.REDIS_DEADLINE_MS,
     sseMaxSeconds: env.SSE_MAX_SECONDS,
     logLevel: env.LOG_LEVEL,
     ...(env.DASHBOARD_DIR ? { dashboardDir: env.DASHBOARD_DIR } : {}),
@@ -71,6 +84,7 @@ export function apiConfigFromEnv(env: ApiEnv): ApiConfig {
       toolKeysFile: env.LTI_TOOL_KEYS,
       sessionHours: env.LTI_SESSION_HOURS,
       ltiAllowInsecureUrls: env.LTI_ALLOW_INSECURE_URLS,
+      ltiAllowPrivateUrls: env.LTI_ALLOW_PRIVATE_URLS,
       webhooksAllowPrivate: env.WEBHOOKS_ALLOW_PRIVATE,
       previousSecretHours: 24,
     },

@@ -46,7 +46,12 @@ try {
       update: { role: p.role },
     });
     await db.apiToken.updateMany({ where: { userId: user.id, name: 'demo', revokedAt: null }, data: { revokedAt: new Date() } });
-    tokens[p.key] = (await issueToken(db, { userId: user.id, name: 'demo', issuedById: null, courseId: course.id })).token;
+    // students: submit to the demo course only; the instructor: their course roles (may create courses)
+    tokens[p.key] = (
+      await issueToken(db, p.role === 'student'
+        ? { userId: user.id, name: 'demo', scope: 'submit', courseId: course.id, issuedById: null }
+        : { userId: user.id, name: 'demo', scope: 'instructor', issuedById: null })
+    ).token;
   }
   process.stdout.write(
     `${JSON.stringify({ apiUrl: config.publicUrl, courseId: course.id, assignmentId: assignment.id, tokens }, null, 2)}\n`,

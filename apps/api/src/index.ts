@@ -1,4 +1,4 @@
-export { buildApp, type BuildAppOptions } from './app.js';
+export { buildApp, type BuildAppOptions, type RegisteredRoute } from './app.js';
 export { ApiEnv, apiConfigFromEnv, type ApiConfig } from './config.js';
 export type { ApiDeps, ExerciseCatalog } from './deps.js';
 export { engineCatalog } from './catalog.js';

@@ -1,4 +1,4 @@
-import { createDb, createGradingQueue, createRedis, ensureDatabase, migrate } from '@kgrader/db';
+import { createDb, createFailFastRedis, createGradingQueue, ensureDatabase, migrate } from '@kgrader/db';
 import { pino } from 'pino';
 import { buildApp } from './app.js';
 import { engineCatalog } from './catalog.js';
@@ -16,9 +16,15 @@ if (env.MIGRATE_ON_START) {
 }
 
 const db = createDb({ databaseUrl: env.DATABASE_URL });
-const redis = createRedis(env.REDIS_URL);
-const sub = createRedis(env.REDIS_URL);
+// fail-fast connections: while Redis is away a request gets its answer at once (a submission is
+// committed and answered 202; the reconciler enqueues it later), never a hang
+const redis = createFailFastRedis(env.REDIS_URL);
+const sub = createFailFastRedis(env.REDIS_URL);
+for (const [name, c] of [['redis', redis], ['redis-subscriber', sub]] as const) {
+  c.on('error', (err) => logger.warn({ err: err.message, connection: name }, 'Redis connection error'));
+}
 const queue = createGradingQueue(redis, env.QUEUE_PREFIX);
+queue.on('error', (err) => logger.warn({ err: err.message }, 'queue error'));
 const events = new EventHub(sub);
 const app = await buildApp({
   deps: { db, redis, queue, events, catalog: engineCatalog(config.exercisesDir), config },

@@ -13,10 +13,10 @@ import type {
   SubmissionAccepted,
   SubmissionDetail,
   SubmissionList,
+  SubmissionFiles,
   SubmissionLogs,
   SubmissionStreamEvent,
   SubmissionSummary,
-  TokenIssued,
 } from '@kgrader/schemas';
 
 const TOKEN_KEY = 'kgrader.token';
@@ -110,8 +110,6 @@ export const api = {
   members: (courseId: string) => request<MemberOut[]>('GET', `/courses/${courseId}/members`),
   addMember: (courseId: string, body: { email: string; name?: string; role: 'student' | 'instructor' }) =>
     request<MemberOut>('POST', `/courses/${courseId}/members`, { json: body }),
-  issueToken: (courseId: string, userId: string, name: string) =>
-    request<TokenIssued>('POST', `/courses/${courseId}/members/${userId}/tokens`, { json: { name } }),
   assignments: (courseId: string) => request<AssignmentOut[]>('GET', `/courses/${courseId}/assignments`),
   assignment: (id: string) => request<AssignmentOut>('GET', `/assignments/${id}`),
   createAssignment: (courseId: string, body: Partial<AssignmentCreate>) => request<AssignmentOut>('POST', `/courses/${courseId}/assignments`, { json: body }),
@@ -122,7 +120,13 @@ export const api = {
   regradeAll: (assignmentId: string, scope: 'latest' | 'all') => request<RegradeAccepted>('POST', `/assignments/${assignmentId}/regrade`, { json: { scope } }),
   submission: (id: string) => request<SubmissionDetail>('GET', `/submissions/${id}`),
   logs: (id: string) => request<SubmissionLogs>('GET', `/submissions/${id}/logs`),
-  files: (id: string) => request<{ files: { name: string; size: number; content: string }[] }>('GET', `/submissions/${id}/files`),
+  /** the files as text for display; a file that is not UTF-8 (sent base64) is shown with replacement characters */
+  files: async (id: string) => {
+    const r = await request<SubmissionFiles>('GET', `/submissions/${id}/files`);
+    const asText = (f: SubmissionFiles['files'][number]) =>
+      f.encoding === 'base64' ? new TextDecoder('utf-8').decode(Uint8Array.from(atob(f.content), (c) => c.charCodeAt(0))) : f.content;
+    return { files: r.files.map((f) => ({ name: f.name, size: f.size, content: asText(f) })) };
+  },
   regrade: (id: string) => request<RegradeAccepted>('POST', `/submissions/${id}/regrade`),
   submit: (assignmentId: string, files: File[], idempotencyKey: string) => {
     const fd = new FormData();

@@ -1,4 +1,5 @@
 import { availableParallelism, homedir, hostname } from 'node:os';
+import { GradingRetryEnv, gradingRetryPolicy, type GradingRetryPolicy } from '@kgrader/schemas';
 import { z } from 'zod';
 
 const bool = z.stringbool();
@@ -14,9 +15,6 @@ export const WorkerEnv = z.object({
   /** a name for logs and GradingRun.workerId; default host:pid */
   WORKER_ID: z.string().optional(),
   MIGRATE_ON_START: bool.default(true),
-  /** infrastructure-error retries (verdict `error`): total tries, first backoff (doubles) */
-  GRADING_ATTEMPTS: z.coerce.number().int().min(1).max(20).default(4),
-  GRADING_BACKOFF_MS: z.coerce.number().int().min(0).default(5_000),
   /** bullmq job lock: a worker killed mid-run loses its job to another after about this long */
   JOB_LOCK_MS: z.coerce.number().int().min(1000).default(30_000),
   STALLED_INTERVAL_MS: z.coerce.number().int().min(500).optional(),
@@ -25,8 +23,10 @@ export const WorkerEnv = z.object({
   RECONCILE_INTERVAL_MS: z.coerce.number().int().min(0).default(15_000),
   /** a queued submission without a live job this long is re-enqueued */
   RECONCILE_GRACE_SECONDS: z.coerce.number().int().min(0).default(30),
-  /** a submission stuck in a grading stage without any job this long is re-enqueued */
-  RECONCILE_ACTIVE_GRACE_SECONDS: z.coerce.number().int().min(0).default(900),
+  /** the worker refreshes the heartbeat of each run it grades this often */
+  HEARTBEAT_INTERVAL_MS: z.coerce.number().int().min(100).default(10_000),
+  /** a run in a grading stage whose heartbeat is older than this (its worker died) is graded again when it has no live job */
+  HEARTBEAT_STALE_SECONDS: z.coerce.number().int().min(1).default(45),
   // engine settings (as the CLI's)
   KGRADER_CACHE_DIR: z.string().min(1).optional(),
   XDG_CACHE_HOME: z.string().min(1).optional(),
@@ -39,6 +39,8 @@ export const WorkerEnv = z.object({
   LTI_TOOL_KEYS: z.string().min(1).optional(),
   /** accept http:// platform URLs (tests and local development only) */
   LTI_ALLOW_INSECURE_URLS: bool.default(false),
+  /** admin setting: AGS token and line item URLs may resolve to loopback/private addresses (as the API's) */
+  LTI_ALLOW_PRIVATE_URLS: bool.default(false),
   /** admin setting: webhooks may reach loopback/private addresses */
   WEBHOOKS_ALLOW_PRIVATE: bool.default(false),
   WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).default(10_000),
@@ -52,7 +54,7 @@ export const WorkerEnv = z.object({
   AGS_RETRY_ATTEMPTS: z.coerce.number().int().min(1).max(10).default(3),
   AGS_RETRY_BASE_MS: z.coerce.number().int().min(0).default(1_000),
   AGS_TIMEOUT_MS: z.coerce.number().int().min(100).default(10_000),
-});
+}).extend(GradingRetryEnv.shape);
 export type WorkerEnv = z.infer<typeof WorkerEnv>;
 
 export interface WorkerConfig {
@@ -61,11 +63,14 @@ export interface WorkerConfig {
   queuePrefix: string;
   concurrency: number;
   workerId: string;
-  retry: { attempts: number; backoffMs: number };
+  /** the grading retry policy (shared definition: GradingRetryEnv of @kgrader/schemas) */
+  retry: GradingRetryPolicy;
   lockMs: number;
   stalledIntervalMs: number;
   shutdownGraceMs: number;
-  reconcile: { intervalMs: number; queuedGraceSeconds: number; activeGraceSeconds: number };
+  reconcile: { intervalMs: number; queuedGraceSeconds: number };
+  /** run heartbeats: refreshed every intervalMs while grading; stale after staleSeconds (the worker died) */
+  heartbeat: { intervalMs: number; staleSeconds: number };
   /** LMS loops; absent: webhooks with defaults, no passback (no tool key) */
   lms?: Partial<WorkerLmsConfig>;
 }
@@ -73,6 +78,8 @@ export interface WorkerConfig {
 export interface WorkerLmsConfig {
   toolKeysFile: string | undefined;
   allowInsecureUrls: boolean;
+  /** AGS URLs may resolve to loopback/private addresses (default off: SSRF guard) */
+  allowPrivateUrls: boolean;
   webhooks: { allowPrivate: boolean; timeoutMs: number; pollMs: number; schedule?: number[] | undefined };
   passback: { pollMs: number; schedule: number[]; agsAttempts: number; agsBaseDelayMs: number; timeoutMs: number };
 }
@@ -87,18 +94,19 @@ export function workerConfigFromEnv(env: WorkerEnv): WorkerConfig {
     queuePrefix: env.QUEUE_PREFIX,
     concurrency: env.WORKER_CONCURRENCY ?? availableParallelism(),
     workerId: env.WORKER_ID ?? `${hostname()}:${process.pid}`,
-    retry: { attempts: env.GRADING_ATTEMPTS, backoffMs: env.GRADING_BACKOFF_MS },
+    retry: gradingRetryPolicy(env),
     lockMs: env.JOB_LOCK_MS,
     stalledIntervalMs: env.STALLED_INTERVAL_MS ?? env.JOB_LOCK_MS,
     shutdownGraceMs: env.SHUTDOWN_GRACE_MS,
     reconcile: {
       intervalMs: env.RECONCILE_INTERVAL_MS,
       queuedGraceSeconds: env.RECONCILE_GRACE_SECONDS,
-      activeGraceSeconds: env.RECONCILE_ACTIVE_GRACE_SECONDS,
     },
+    heartbeat: { intervalMs: env.HEARTBEAT_INTERVAL_MS, staleSeconds: env.HEARTBEAT_STALE_SECONDS },
     lms: {
       toolKeysFile: env.LTI_TOOL_KEYS,
       allowInsecureUrls: env.LTI_ALLOW_INSECURE_URLS,
+      allowPrivateUrls: env.LTI_ALLOW_PRIVATE_URLS,
       webhooks: { allowPrivate: env.WEBHOOKS_ALLOW_PRIVATE, timeoutMs: env.WEBHOOK_TIMEOUT_MS, pollMs: env.WEBHOOK_POLL_MS, schedule: msList(env.WEBHOOK_RETRY_SCHEDULE_MS) },
       passback: {
         pollMs: env.PASSBACK_POLL_MS,

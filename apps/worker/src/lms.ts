@@ -4,7 +4,7 @@
 //   (latest|best), publishes it with a client-credentials token, retries with backoff.
 import { claimDuePassbacks, PrismaOutboxStore, purgeExpiredLtiState, type Db } from '@kgrader/db';
 import { AgsClient, AgsError, gradedScore, readToolKeyFile, scoreToPublish, type ToolKey } from '@kgrader/lti';
-import { OutboxDispatcher } from '@kgrader/webhooks';
+import { guardedFetch, OutboxDispatcher } from '@kgrader/webhooks';
 import type { Logger } from 'pino';
 import { DEFAULT_PASSBACK_SCHEDULE_MS, type WorkerConfig, type WorkerLmsConfig } from './config.js';
 
@@ -13,6 +13,7 @@ export function lmsConfigOf(config: WorkerConfig): WorkerLmsConfig {
   return {
     toolKeysFile: l.toolKeysFile,
     allowInsecureUrls: l.allowInsecureUrls ?? false,
+    allowPrivateUrls: l.allowPrivateUrls ?? false,
     webhooks: { allowPrivate: false, timeoutMs: 10_000, pollMs: 1_000, ...l.webhooks },
     passback: { pollMs: 2_000, schedule: DEFAULT_PASSBACK_SCHEDULE_MS, agsAttempts: 3, agsBaseDelayMs: 1_000, timeoutMs: 10_000, ...l.passback },
   };
@@ -46,6 +47,8 @@ export class PassbackDispatcher {
     this.ags = new AgsClient({
       key: opts.key,
       allowInsecureUrls: opts.config.allowInsecureUrls,
+      // the platform's token endpoint and line item URLs are SSRF-checked on every call
+      fetch: guardedFetch({ allowPrivate: opts.config.allowPrivateUrls }),
       retry: { maxAttempts: p.agsAttempts, baseDelayMs: p.agsBaseDelayMs },
       timeoutMs: p.timeoutMs,
     });

@@ -31,7 +31,27 @@ export class InfrastructureError extends Error {
   override name = 'InfrastructureError';
 }
 
-export type JobOutcome = 'graded' | 'stale' | 'missing' | 'released' | 'infrastructure-error';
+/** Raised inside a job when another attempt took the submission over (its heartbeat found the run abandoned). */
+export class TakenOverAbort extends Error {
+  constructor() {
+    super('another attempt took this submission over');
+    this.name = 'TakenOverAbort';
+  }
+}
+
+export type JobOutcome = 'graded' | 'stale' | 'missing' | 'released' | 'infrastructure-error' | 'gave-up';
+
+/**
+ * Runs of a submission generation that count against its retry cap: those that ended in an
+ * infrastructure error and those whose worker died or was fenced off (abandoned), but not those
+ * handed back by a graceful shutdown (released).
+ */
+export const failedRunsWhere = (submissionId: string, generation: number): Prisma.GradingRunWhereInput => ({
+  submissionId,
+  generation,
+  OR: [{ status: 'error' }, { status: 'abandoned', infrastructureError: null }, { status: 'abandoned', NOT: { infrastructureError: { startsWith: RELEASED } } }],
+});
+const RELEASED = 'released:';
 
 const STAGE_STATUS: Partial<Record<Stage, SubmissionStatus>> = {
   building: 'building',
@@ -53,8 +73,12 @@ const cap = (s: string | undefined | null) => (s == null ? null : s.length > LOG
  *   run left `running` (its worker was killed) is marked abandoned;
  * - only the current run may write the final verdict (fencing), so a zombie worker cannot
  *   overwrite it and exactly one final verdict is stored;
- * - verdict `error` (kgrader's infrastructure) is retried by bullmq with backoff and never
- *   becomes the student's verdict until the tries are used up (then status `error`).
+ * - verdict `error` (kgrader's infrastructure) is retried by bullmq with backoff (the one retry
+ *   layer) and never becomes the student's verdict; a generation gets at most `retry.attempts`
+ *   runs that fail or whose worker dies, however the job came back (bullmq retry, stalled job,
+ *   reconciler), then it ends `error`, visibly, and is not tried again;
+ * - while it grades, the worker refreshes the run's heartbeat; the reconciler takes over runs
+ *   whose heartbeat went stale (the worker died), and a worker whose run was taken over stops.
  */
 export function createProcessor(deps: ProcessorDeps, signals: { register(jobId: string, c: AbortController): () => void }) {
   const { db, redis, grader, config, logger } = deps;
@@ -96,6 +120,13 @@ export function createProcessor(deps: ProcessorDeps, signals: { register(jobId: 
         where: { submissionId: s.id, status: 'running' },
         data: { status: 'abandoned', finishedAt: new Date(), infrastructureError: 'the worker running it stopped' },
       });
+      // the retry cap holds whichever way the job came back (bullmq retry, stalled job, reconciler)
+      const failed = await tx.gradingRun.findMany({ where: failedRunsWhere(s.id, s.generation), orderBy: { attempt: 'desc' }, select: { infrastructureError: true } });
+      if (failed.length >= config.retry.attempts) {
+        const why = failed[0]?.infrastructureError ?? 'unknown infrastructure error';
+        await tx.submission.update({ where: { id: s.id }, data: giveUp(failed.length, why) });
+        return { kind: 'gave-up' as const, attempts: failed.length, why };
+      }
       const attempt = s.attemptCount + 1;
       const run = await tx.gradingRun.create({
         data: { submissionId: s.id, attempt, generation: s.generation, reason: data.reason, workerId: config.workerId },
@@ -114,6 +145,11 @@ export function createProcessor(deps: ProcessorDeps, signals: { register(jobId: 
       log.info({ status: claim.status }, 'stale job (finished, cancelled or regraded since); dropping');
       return 'stale';
     }
+    if (claim.kind === 'gave-up') {
+      log.warn({ attempts: claim.attempts, why: claim.why }, 'retry cap reached: the submission ends in error');
+      await event(data.submissionId, 'verdict', 'error', `grading failed ${claim.attempts} times: ${claim.why}`, null, { verdict: 'error', score: null, maxScore: null });
+      return 'gave-up';
+    }
     const { submission, run } = claim;
     const fence = { id: submission.id, currentRunId: run.id };
     await event(submission.id, 'status', 'building', `grading started (attempt ${run.attempt}, ${config.workerId})`, run.attempt);
@@ -121,6 +157,17 @@ export function createProcessor(deps: ProcessorDeps, signals: { register(jobId: 
     // ---- grade --------------------------------------------------------------------------------
     const controller = new AbortController();
     const unregister = signals.register(String(job.id), controller);
+    // the heartbeat: proof of life for the reconciler; finding the run abandoned means another
+    // attempt took over (this worker was thought dead), so this grading stops
+    const heartbeat = setInterval(() => {
+      db.gradingRun
+        .updateMany({ where: { id: run.id, status: 'running' }, data: { heartbeatAt: new Date() } })
+        .then((r) => {
+          if (r.count === 0 && !controller.signal.aborted) controller.abort(new TakenOverAbort());
+        })
+        .catch((err: unknown) => log.warn({ err }, 'heartbeat failed'));
+    }, config.heartbeat.intervalMs);
+    heartbeat.unref();
     let workDir: string | undefined;
     let result: GradeResult | undefined;
     let thrown: unknown;
@@ -154,14 +201,20 @@ export function createProcessor(deps: ProcessorDeps, signals: { register(jobId: 
     } catch (err) {
       thrown = err;
     } finally {
+      clearInterval(heartbeat);
       unregister();
       if (workDir) await rm(workDir, { recursive: true, force: true }).catch(() => {});
+    }
+
+    if (controller.signal.aborted && controller.signal.reason instanceof TakenOverAbort) {
+      log.warn('another attempt took this submission over (this worker was thought dead); dropping this one');
+      return 'stale';
     }
 
     // ---- released on shutdown: hand the job back without spending a try ------------------------
     if (controller.signal.aborted && controller.signal.reason instanceof ShutdownAbort) {
       await db.$transaction([
-        db.gradingRun.update({ where: { id: run.id }, data: { status: 'abandoned', finishedAt: new Date(), infrastructureError: 'released: worker shut down' } }),
+        db.gradingRun.update({ where: { id: run.id }, data: { status: 'abandoned', finishedAt: new Date(), infrastructureError: `${RELEASED} worker shut down` } }),
         db.submission.updateMany({ where: fence, data: { status: 'queued' } }),
       ]);
       await event(submission.id, 'status', 'queued', 'the worker shut down; back in the queue', run.attempt);
@@ -176,8 +229,6 @@ export function createProcessor(deps: ProcessorDeps, signals: { register(jobId: 
     // ---- infrastructure error: retry with backoff, never the student's verdict -----------------
     if (thrown !== undefined || !result || result.verdict === 'error') {
       const why = thrown !== undefined ? `${(thrown as Error).message ?? thrown}` : (result?.infrastructureError ?? 'unknown infrastructure error');
-      const finalTry = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
-      log.warn({ err: thrown, why, attemptsMade: job.attemptsMade, finalTry }, 'infrastructure error');
       await db.gradingRun.update({
         where: { id: run.id },
         data: {
@@ -191,24 +242,19 @@ export function createProcessor(deps: ProcessorDeps, signals: { register(jobId: 
           ...(result ? { timings: result.timings as unknown as Prisma.InputJsonValue } : {}),
         },
       });
+      const failed = await db.gradingRun.count({ where: failedRunsWhere(submission.id, submission.generation) });
+      const finalTry = failed >= config.retry.attempts;
+      log.warn({ err: thrown, why, failed, attemptsMade: job.attemptsMade, finalTry }, 'infrastructure error');
       if (finalTry) {
-        const moved = await db.submission.updateMany({
-          where: fence,
-          data: {
-            status: 'error',
-            verdict: 'error',
-            summary: `kgrader could not grade this submission (${why}); it does not count against you`,
-            finishedAt: new Date(),
-          },
-        });
+        const moved = await db.submission.updateMany({ where: fence, data: giveUp(failed, why) });
         if (moved.count === 1) {
-          await event(submission.id, 'verdict', 'error', `grading failed after ${run.attempt} attempts: ${why}`, run.attempt, { verdict: 'error', score: null, maxScore: null });
+          await event(submission.id, 'verdict', 'error', `grading failed after ${failed} attempts: ${why}`, run.attempt, { verdict: 'error', score: null, maxScore: null });
         }
-      } else {
-        const moved = await db.submission.updateMany({ where: fence, data: { status: 'queued' } });
-        if (moved.count === 1) await event(submission.id, 'status', 'queued', `infrastructure error (${why}); retrying`, run.attempt);
+        return 'gave-up'; // done: no bullmq retry after the cap
       }
-      throw new InfrastructureError(why);
+      const moved = await db.submission.updateMany({ where: fence, data: { status: 'queued' } });
+      if (moved.count === 1) await event(submission.id, 'status', 'queued', `infrastructure error (${why}); retrying`, run.attempt);
+      throw new InfrastructureError(why); // bullmq retries with backoff
     }
 
     // ---- the verdict ----------------------------------------------------------------------------
@@ -292,6 +338,16 @@ export function createProcessor(deps: ProcessorDeps, signals: { register(jobId: 
     await event(submission.id, 'verdict', 'done', r.summary, run.attempt, { verdict: r.verdict, score, maxScore: maxPoints });
     log.info({ verdict: r.verdict, score, timings: r.timings }, 'graded');
     return 'graded';
+  };
+}
+
+/** The submission's final state once its retry cap is reached: `error`, visible, not charged (once). */
+function giveUp(attempts: number, why: string): Prisma.SubmissionUpdateManyMutationInput {
+  return {
+    status: 'error',
+    verdict: 'error',
+    summary: `kgrader could not grade this submission: ${attempts} attempt${attempts === 1 ? '' : 's'} failed (last: ${why}). It is not tried again: submit again (the first submission kgrader fails to grade does not count against your limit) or ask for a regrade.`,
+    finishedAt: new Date(),
   };
 }
 

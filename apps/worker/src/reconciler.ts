@@ -1,4 +1,4 @@
-import { enqueueGrading, gradingJobId, type Db, type GradingJobData } from '@kgrader/db';
+import { enqueueGrading, gradingJobId, type Db, type GradingJobData, type RunReason } from '@kgrader/db';
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
@@ -10,8 +10,11 @@ export interface ReconcileOptions {
   retry: { attempts: number; backoffMs: number };
   /** a queued submission older than this without a live job is re-enqueued */
   queuedGraceSeconds: number;
-  /** a submission in a grading stage whose job vanished (Redis lost it) is re-enqueued after this */
-  activeGraceSeconds: number;
+  /**
+   * a submission in a grading stage whose current run's heartbeat is older than this (its worker
+   * died) is re-enqueued when it has no live job (Redis lost it, or bullmq failed it)
+   */
+  heartbeatStaleSeconds: number;
   logger?: Logger;
 }
 
@@ -25,17 +28,17 @@ const LIVE = new Set(['waiting', 'prioritized', 'active', 'delayed', 'waiting-ch
  */
 export async function reconcile(opts: ReconcileOptions): Promise<{ checked: number; requeued: string[] }> {
   const now = Date.now();
-  const rows = await opts.db.submission.findMany({
-    where: {
-      OR: [
-        { status: 'queued', updatedAt: { lt: new Date(now - opts.queuedGraceSeconds * 1000) } },
-        { status: { in: ['building', 'booting', 'running', 'analyzing'] }, updatedAt: { lt: new Date(now - opts.activeGraceSeconds * 1000) } },
-      ],
-    },
-    select: { id: true, generation: true, reason: true, status: true },
-    orderBy: { createdAt: 'asc' },
-    take: 1000,
-  });
+  const queuedBefore = new Date(now - opts.queuedGraceSeconds * 1000).toISOString();
+  const staleBefore = new Date(now - opts.heartbeatStaleSeconds * 1000).toISOString();
+  // a grading stage is alive while its current run's heartbeat is fresh (no run yet: the row's own update time)
+  const rows = await opts.db.$queryRaw<{ id: string; generation: number; reason: RunReason; status: string }[]>`
+    SELECT s.id::text AS id, s.generation, s.reason::text AS reason, s.status::text AS status
+    FROM "Submission" s LEFT JOIN "GradingRun" r ON r.id = s."currentRunId"
+    WHERE (s.status = 'queued' AND s."updatedAt" < ${queuedBefore}::timestamp(3))
+       OR (s.status IN ('building', 'booting', 'running', 'analyzing')
+           AND COALESCE(r."heartbeatAt", s."updatedAt") < ${staleBefore}::timestamp(3))
+    ORDER BY s."createdAt" ASC
+    LIMIT 1000`;
   const requeued: string[] = [];
   for (const s of rows) {
     const job = await opts.queue.getJob(gradingJobId(s.id, s.generation));

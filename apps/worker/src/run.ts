@@ -59,7 +59,7 @@ export async function runWorker(opts: { config: WorkerConfig; grader: Grader; lo
     queue,
     retry: config.retry,
     queuedGraceSeconds: config.reconcile.queuedGraceSeconds,
-    activeGraceSeconds: config.reconcile.activeGraceSeconds,
+    heartbeatStaleSeconds: config.heartbeat.staleSeconds,
     intervalMs: config.reconcile.intervalMs,
     prefix: config.queuePrefix,
     logger,

@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { SubmissionStreamEvent } from '@kgrader/schemas';
 import type { Db } from './client.js';
-import { submissionChannel } from './queue.js';
+import { submissionChannel, withinDeadline } from './queue.js';
 
 /** What travels on a submission's pub/sub channel: the stream event plus its stored row id. */
 export interface PublishedEvent extends SubmissionStreamEvent {
@@ -16,6 +16,7 @@ export async function recordSubmissionEvent(
   db: Db,
   redis: Redis,
   ev: Omit<SubmissionStreamEvent, 'at'>,
+  opts: { /** give up publishing after this long (Redis down or slow); default: wait */ publishDeadlineMs?: number } = {},
 ): Promise<PublishedEvent> {
   const row = await db.submissionEvent.create({
     data: {
@@ -27,6 +28,7 @@ export async function recordSubmissionEvent(
     },
   });
   const out: PublishedEvent = { ...ev, id: row.id.toString(), at: row.createdAt.toISOString() };
-  await redis.publish(submissionChannel(ev.submissionId), JSON.stringify(out)).catch(() => 0);
+  const publish = redis.publish(submissionChannel(ev.submissionId), JSON.stringify(out));
+  await (opts.publishDeadlineMs === undefined ? publish : withinDeadline(publish, opts.publishDeadlineMs)).catch(() => 0);
   return out;
 }

@@ -1,5 +1,6 @@
 import { Queue, type JobsOptions } from 'bullmq';
 import { Redis, type RedisOptions } from 'ioredis';
+import { DEFAULT_GRADING_RETRY, type GradingRetryPolicy } from '@kgrader/schemas';
 import { z } from 'zod';
 
 /**
@@ -32,18 +33,49 @@ export function submissionChannel(submissionId: string): string {
   return `kgrader:submission:${submissionId}`;
 }
 
-export interface RetryPolicy {
-  /** total tries for infrastructure errors (verdict `error`) */
-  attempts: number;
-  /** first backoff delay, doubled on each retry */
-  backoffMs: number;
-}
+/** The one retry policy of gradings (parsed once per process from `GradingRetryEnv` of @kgrader/schemas). */
+export type RetryPolicy = GradingRetryPolicy;
+export const defaultRetryPolicy: RetryPolicy = DEFAULT_GRADING_RETRY;
 
-export const defaultRetryPolicy: RetryPolicy = { attempts: 4, backoffMs: 5_000 };
-
-/** ioredis connection suitable for bullmq (workers need maxRetriesPerRequest: null). */
+/** ioredis connection suitable for bullmq workers (blocking commands need maxRetriesPerRequest: null). */
 export function createRedis(url: string, opts: RedisOptions = {}): Redis {
   return new Redis(url, { maxRetriesPerRequest: null, enableReadyCheck: true, ...opts });
+}
+
+/**
+ * A connection for request paths (the API: enqueueing, publishing, SSE subscriptions) that fails
+ * fast instead of queueing commands while Redis is away: no offline queue, one retry, and a reply
+ * deadline, so that a request never hangs on Redis.
+ */
+export function createFailFastRedis(url: string, opts: RedisOptions = {}): Redis {
+  return new Redis(url, { enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout: 2_000, enableReadyCheck: true, ...opts });
+}
+
+/** Resolves once the connection is ready (a fail-fast connection refuses commands before that). */
+export async function redisReady(redis: Redis, timeoutMs = 10_000): Promise<void> {
+  if (redis.status === 'ready') return;
+  await withinDeadline(
+    new Promise<void>((resolve) => redis.once('ready', () => resolve())),
+    timeoutMs,
+  );
+}
+
+export class DeadlineError extends Error {
+  override name = 'DeadlineError';
+}
+
+/**
+ * `p`, or a DeadlineError after `ms`. The work itself goes on (its late failure is swallowed): use
+ * it for side effects that are safe to finish late or never (an idempotent enqueue, a publish).
+ */
+export function withinDeadline<T>(p: Promise<T>, ms: number): Promise<T> {
+  p.catch(() => {});
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new DeadlineError(`no answer within ${ms} ms`)), ms);
+    timer.unref();
+  });
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
 }
 
 export function createGradingQueue(connection: Redis, prefix?: string): Queue<GradingJobData> {

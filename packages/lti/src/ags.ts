@@ -112,6 +112,8 @@ export class AgsClient {
       try {
         res = await call();
       } catch (e) {
+        // an address policy refusal (SSRF guard) does not heal with retries
+        if (e instanceof Error && e.name === 'SsrfError') throw new AgsError(code, `${what} refused: ${e.message}`, false, attempt, undefined, undefined, { cause: e });
         error = e;
       }
       if (res && !isRetryableStatus(res.status)) return { res, attempts: attempt };

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { createRemoteJWKSet, decodeProtectedHeader, errors, jwtVerify, type JWSAlgorithm, type JWTPayload, type RemoteJWKSet } from 'jose';
+import { createRemoteJWKSet, customFetch, decodeProtectedHeader, errors, jwtVerify, type JWSAlgorithm, type JWTPayload, type RemoteJWKSet } from 'jose';
 import { CLAIM } from './claims.js';
 import { LtiError, type LtiErrorCode } from './errors.js';
 import { mapRoles, type KgraderRole } from './roles.js';
@@ -21,8 +21,11 @@ export interface LtiToolConfig {
   maxTokenAgeSec?: number;
   /** accepted id_token algorithms (default RS256, the IMS default) */
   algorithms?: readonly JWSAlgorithm[];
-  /** platform JWKS caching: refetch on unknown kid at most every cooldownMs (default 30 s) */
-  jwks?: { cooldownMs?: number; cacheMaxAgeMs?: number; timeoutMs?: number };
+  /**
+   * platform JWKS caching: refetch on unknown kid at most every cooldownMs (default 30 s); `fetch`
+   * replaces the HTTP client (the service passes an SSRF-guarded one)
+   */
+  jwks?: { cooldownMs?: number; cacheMaxAgeMs?: number; timeoutMs?: number; fetch?: typeof fetch };
   /** accept http:// platform URLs (tests on loopback only) */
   allowInsecureUrls?: boolean;
   /** clock, ms since epoch */
@@ -170,6 +173,7 @@ export class LtiTool {
         cooldownDuration: j.cooldownMs ?? 30_000,
         cacheMaxAge: j.cacheMaxAgeMs ?? 600_000,
         timeoutDuration: j.timeoutMs ?? 5_000,
+        ...(j.fetch ? { [customFetch]: j.fetch } : {}),
       });
       this.jwksByUrl.set(reg.jwksUrl, set);
     }
@@ -211,7 +215,7 @@ export class LtiTool {
         fail('malformed_token', e.message, 401, e);
       }
       if (e instanceof errors.JOSEAlgNotAllowed) fail('disallowed_algorithm', e.message, 400, e);
-      if (e instanceof errors.JWKSTimeout || e instanceof errors.JWKSInvalid || e instanceof TypeError || (e instanceof errors.JOSEError && e.code === 'ERR_JOSE_GENERIC'))
+      if (e instanceof errors.JWKSTimeout || e instanceof errors.JWKSInvalid || e instanceof TypeError || (e instanceof Error && e.name === 'SsrfError') || (e instanceof errors.JOSEError && e.code === 'ERR_JOSE_GENERIC'))
         fail('jwks_unavailable', `could not load the platform JWKS (${reg.jwksUrl}): ${(e as Error).message}`, 502, e);
       if (e instanceof errors.JOSEError) fail('malformed_token', e.message, 400, e);
       throw e;

@@ -53,6 +53,24 @@ after(async () => {
 });
 
 describe('AGS score passback against the mock platform', () => {
+  it('a URL the SSRF guard refuses is not retried: one try, a non-retryable error, nothing sent', async () => {
+    const calls: string[] = [];
+    const refusing: typeof fetch = async (input) => {
+      calls.push(String(input));
+      const e = new Error(`${new URL(String(input)).hostname} resolves to 169.254.169.254 (link_local), which kgrader may not reach`);
+      e.name = 'SsrfError';
+      throw e;
+    };
+    const ags = new AgsClient({ key: toolKey, allowInsecureUrls: true, fetch: refusing, retry: { maxAttempts: 4, baseDelayMs: 1 }, sleep: async () => {} });
+    const tokensBefore = platform.tokenRequests.length;
+    await assert.rejects(
+      ags.publishScore({ clientId: CLIENT_ID, tokenEndpoint: 'http://169.254.169.254/token' }, platform.lineitemUrl, pendingScore('u-1', new Date())),
+      (e: unknown) => e instanceof AgsError && e.retryable === false && e.attempts === 1 && /refused/.test(e.message),
+    );
+    assert.equal(calls.length, 1);
+    assert.equal(platform.tokenRequests.length, tokensBefore);
+  });
+
   it('publishes a score with the right fields, content type and token', async () => {
     const { ags } = client();
     const choice = scoreToPublish('latest', [{ score: 9, maxScore: 12, gradedAt: '2026-03-01T10:00:00.123Z', verdict: 'fail' }])!;

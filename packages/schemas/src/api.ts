@@ -25,6 +25,18 @@ export type Problem = z.infer<typeof Problem>;
 export const Role = z.enum(['student', 'instructor']);
 export type Role = z.infer<typeof Role>;
 
+/**
+ * What a token may do; the effective right is the lesser of the token's scope and the user's own
+ * rights. Ordered: read < submit < instructor < admin.
+ * - `read`: GET only (see courses, assignments, submissions and results the user may see);
+ * - `submit`: read, and submit to assignments;
+ * - `instructor`: everything the user's course roles allow (manage courses, regrade, webhooks, LTI);
+ * - `admin`: the user's admin rights (only admins hold such tokens).
+ */
+export const TokenScope = z.enum(['read', 'submit', 'instructor', 'admin']);
+export type TokenScope = z.infer<typeof TokenScope>;
+export const TOKEN_SCOPE_RANK: Readonly<Record<TokenScope, number>> = { read: 0, submit: 1, instructor: 2, admin: 3 };
+
 export const SubmissionStatus = z.enum([
   'queued',
   'building',
@@ -44,7 +56,6 @@ export type RunReason = z.infer<typeof RunReason>;
 export const CourseIdParams = z.object({ courseId: Uuid });
 export const AssignmentIdParams = z.object({ assignmentId: Uuid });
 export const SubmissionIdParams = z.object({ submissionId: Uuid });
-export const MemberParams = z.object({ courseId: Uuid, userId: Uuid });
 
 // ---- users, courses, memberships, tokens -------------------------------------------------------
 
@@ -55,7 +66,10 @@ export type UserOut = z.infer<typeof UserOut>;
 
 export const Me = z.object({
   user: UserOut,
+  /** the courses this token reaches (only its course for a course-scoped token) */
   memberships: z.array(z.object({ courseId: Uuid, courseCode: z.string(), role: Role })),
+  /** the token of this request: what it may do */
+  token: z.object({ id: Uuid, scope: TokenScope, courseId: Uuid.nullable(), expiresAt: IsoDate.nullable() }),
 });
 export type Me = z.infer<typeof Me>;
 
@@ -78,20 +92,53 @@ export const MemberOut = z
   .meta({ id: 'Member' });
 export type MemberOut = z.infer<typeof MemberOut>;
 
-export const TokenIssue = z.object({
-  name: z.string().min(1).max(100).default('api'),
-  /** days until it expires; absent: never */
-  expiresInDays: z.number().int().positive().max(3650).optional(),
-});
-export const TokenIssued = z.object({
-  id: Uuid,
-  userId: Uuid,
-  /** the bearer token: shown this once, only its hash is stored */
-  token: z.string(),
-  prefix: z.string(),
-  expiresAt: IsoDate.nullable(),
-});
+export const TokenIdParams = z.object({ tokenId: Uuid });
+export const UserIdParams = z.object({ userId: Uuid });
+export const UserTokenParams = z.object({ userId: Uuid, tokenId: Uuid });
+
+/** `POST /me/tokens`: a token for yourself, never wider than the token you ask with. */
+export const TokenCreate = z
+  .object({
+    name: z.string().min(1).max(100).default('api'),
+    scope: TokenScope,
+    /** limit the token to one course (a member's course); absent: every course the user is in */
+    courseId: Uuid.nullable().optional(),
+    /** days until it expires; absent: never */
+    expiresInDays: z.number().int().positive().max(3650).optional(),
+  })
+  .meta({ id: 'TokenCreate' });
+export type TokenCreate = z.infer<typeof TokenCreate>;
+
+export const TokenIssued = z
+  .object({
+    id: Uuid,
+    userId: Uuid,
+    /** the bearer token: shown this once, only its hash is stored */
+    token: z.string(),
+    prefix: z.string(),
+    scope: TokenScope,
+    courseId: Uuid.nullable(),
+    expiresAt: IsoDate.nullable(),
+  })
+  .meta({ id: 'TokenIssued' });
 export type TokenIssued = z.infer<typeof TokenIssued>;
+
+/** A token as listed (never the secret). */
+export const TokenOut = z
+  .object({
+    id: Uuid,
+    name: z.string(),
+    prefix: z.string(),
+    scope: TokenScope,
+    courseId: Uuid.nullable(),
+    issuedById: Uuid.nullable(),
+    createdAt: IsoDate,
+    expiresAt: IsoDate.nullable(),
+    revokedAt: IsoDate.nullable(),
+    lastUsedAt: IsoDate.nullable(),
+  })
+  .meta({ id: 'Token' });
+export type TokenOut = z.infer<typeof TokenOut>;
 
 // ---- assignments --------------------------------------------------------------------------------
 
@@ -244,8 +291,16 @@ export const SubmissionDetail = SubmissionSummary.extend({
 }).meta({ id: 'SubmissionDetail' });
 export type SubmissionDetail = z.infer<typeof SubmissionDetail>;
 
-export const SubmissionFileContent = z.object({ name: z.string(), size: z.number().int(), content: z.string() });
+export const SubmissionFileContent = z.object({
+  name: z.string(),
+  size: z.number().int(),
+  /** `utf-8`: content is the file's text; `base64`: the file is not UTF-8, content is its exact bytes in base64 */
+  encoding: z.enum(['utf-8', 'base64']),
+  content: z.string(),
+});
+export const SubmissionFileParams = z.object({ submissionId: Uuid, name: z.string().regex(/^[A-Za-z0-9_.-]+\.[ch]$/, 'a submitted file name') });
 export const SubmissionFiles = z.object({ files: z.array(SubmissionFileContent) });
+export type SubmissionFiles = z.infer<typeof SubmissionFiles>;
 
 export const SubmissionLogs = z.object({
   attempt: z.number().int().nullable(),

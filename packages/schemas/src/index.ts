@@ -4,3 +4,4 @@ export * from './result.js';
 export * from './harness.js';
 export * from './api.js';
 export * from './lms.js';
+export * from './service-config.js';

@@ -14,17 +14,20 @@ export function nextRetryDelay(attemptsMade: number, schedule: readonly number[]
 export type DeliveryOutcome = 'success' | 'retry' | 'failed' | 'disable';
 
 /**
- * Pure: 2xx is success; 410 Gone disables the endpoint; anything else (other statuses, timeouts,
- * network errors, blocked addresses) is retried until the schedule is exhausted.
+ * Pure: 2xx is success; 410 Gone disables the endpoint; a delivery the SSRF guard refused (the URL
+ * resolves to an address webhooks may not reach) fails at once, as retrying cannot change a
+ * policy decision; anything else (other statuses, timeouts, network and DNS errors) is retried
+ * until the schedule is exhausted.
  */
 export function classifyOutcome(
-  result: { status?: number | undefined },
+  result: { status?: number | undefined; error?: { kind: string } | undefined },
   attemptsMade: number,
   schedule: readonly number[] = DEFAULT_RETRY_SCHEDULE_MS,
 ): { outcome: DeliveryOutcome; retryInMs?: number } {
   const s = result.status;
   if (s !== undefined && s >= 200 && s < 300) return { outcome: 'success' };
   if (s === 410) return { outcome: 'disable' };
+  if (s === undefined && result.error?.kind === 'blocked') return { outcome: 'failed' };
   const delay = nextRetryDelay(attemptsMade, schedule);
   return delay === null ? { outcome: 'failed' } : { outcome: 'retry', retryInMs: delay };
 }

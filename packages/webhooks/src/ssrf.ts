@@ -155,7 +155,22 @@ export async function assertDeliverableUrl(
   for (const a of addresses) {
     const category = classifyAddress(a.address);
     if (!isAllowedCategory(category, opts.allowPrivate === true))
-      throw new SsrfError('blocked_address', `${hostname} resolves to ${a.address} (${category}), which webhooks may not reach`, category);
+      throw new SsrfError('blocked_address', `${hostname} resolves to ${a.address} (${category}), which kgrader may not reach`, category);
   }
   return { url, hostname, addresses };
+}
+
+/**
+ * `fetch` that runs the same check before every call and follows no redirect (a redirect could
+ * lead anywhere): for URLs an outside party chose, such as an LTI platform's JWKS and token
+ * endpoints. Not pinned to the checked address (undici's fetch resolves again), so a DNS answer
+ * changing between the check and the connection is not covered; webhook deliveries are pinned.
+ */
+export function guardedFetch(opts: { allowPrivate?: boolean; resolve?: Resolver; fetch?: typeof fetch } = {}): typeof fetch {
+  const inner = opts.fetch ?? globalThis.fetch;
+  return async (input, init) => {
+    const url = input instanceof Request ? input.url : String(input);
+    await assertDeliverableUrl(url, { allowPrivate: opts.allowPrivate === true, ...(opts.resolve ? { resolve: opts.resolve } : {}) });
+    return inner(input, { ...init, redirect: 'error' });
+  };
 }

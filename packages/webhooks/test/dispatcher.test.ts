@@ -162,13 +162,17 @@ describe('outbox dispatcher against a loopback receiver', () => {
     assert.deepEqual(store.attempts.map((a) => a.outcome), ['success']);
   });
 
-  it('records a blocked (SSRF) attempt without sending anything when private targets are not allowed', async () => {
+  it('records a blocked (SSRF) attempt without sending anything when private targets are not allowed, and fails the message at once', async () => {
     const { store, dispatcher, event } = setup('/private', { allowPrivate: false });
     store.enqueue(event(1));
-    assert.equal((await dispatcher.runOnce()).retried, 1);
+    const sum = await dispatcher.runOnce();
+    assert.equal(sum.failed, 1);
+    assert.equal(sum.retried, 0);
+    assert.equal([...store.messages.values()][0]!.status, 'failed');
     assert.equal(received.filter((r) => r.path === '/private').length, 0);
     const [a] = store.attempts;
     assert.equal(a!.errorKind, 'blocked');
+    assert.equal(a!.outcome, 'failed');
     assert.equal(a!.responseStatus, null);
     assert.match(a!.error!, /loopback/);
   });
@@ -218,11 +222,16 @@ describe('retry schedule and outcome classification (pure)', () => {
     assert.equal(nextRetryDelay(8), null);
   });
 
-  it('2xx success, 410 disable, everything else retry until exhausted', () => {
+  it('2xx success, 410 disable, SSRF-blocked fails at once, everything else retry until exhausted', () => {
     assert.deepEqual(classifyOutcome({ status: 204 }, 1), { outcome: 'success' });
     assert.deepEqual(classifyOutcome({ status: 410 }, 1), { outcome: 'disable' });
     assert.deepEqual(classifyOutcome({ status: 404 }, 2), { outcome: 'retry', retryInMs: 300_000 });
     assert.deepEqual(classifyOutcome({}, 3), { outcome: 'retry', retryInMs: 1_800_000 });
     assert.deepEqual(classifyOutcome({ status: 500 }, 8), { outcome: 'failed' });
+    // a policy refusal does not change with time: no day of retries
+    assert.deepEqual(classifyOutcome({ error: { kind: 'blocked' } }, 1), { outcome: 'failed' });
+    // a DNS failure or a timeout may heal
+    assert.deepEqual(classifyOutcome({ error: { kind: 'dns' } }, 1), { outcome: 'retry', retryInMs: 5_000 });
+    assert.deepEqual(classifyOutcome({ error: { kind: 'timeout' } }, 1), { outcome: 'retry', retryInMs: 5_000 });
   });
 });

@@ -1,6 +1,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { assertDeliverableUrl, classifyAddress, parseV6, SsrfError, type Resolver } from '../src/index.js';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { assertDeliverableUrl, classifyAddress, guardedFetch, parseV6, SsrfError, type Resolver } from '../src/index.js';
 
 const resolver =
   (table: Record<string, string[]>): Resolver =>
@@ -80,5 +82,38 @@ describe('SSRF guard', () => {
     assert.equal((await assertDeliverableUrl('http://[::1]:1/x', { allowPrivate: true })).hostname, '::1');
     await blocked('http://0.0.0.0/x', { allowPrivate: true });
     await blocked('http://224.0.0.1/x', { allowPrivate: true });
+  });
+});
+
+describe('guardedFetch (LTI platform URLs)', () => {
+  it('refuses loopback and the cloud metadata address unless private addresses are allowed, and follows no redirect', async () => {
+    let hits = 0;
+    const server = createServer((req, res) => {
+      hits++;
+      if (req.url === '/redirect') {
+        res.writeHead(302, { location: 'http://169.254.169.254/latest/meta-data/' });
+        res.end();
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end('{"keys":[]}');
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    try {
+      const strict = guardedFetch();
+      await assert.rejects(strict(`${base}/jwks`), (e: unknown) => e instanceof SsrfError && e.category === 'loopback');
+      await assert.rejects(strict('http://169.254.169.254/latest/meta-data/'), (e: unknown) => e instanceof SsrfError && e.category === 'link_local');
+      await assert.rejects(guardedFetch({ resolve: resolver({ 'lms.evil.test': ['10.0.0.7'] }) })('https://lms.evil.test/token'), SsrfError);
+      assert.equal(hits, 0, 'nothing was sent');
+      const open = guardedFetch({ allowPrivate: true });
+      const ok = await open(`${base}/jwks`);
+      assert.equal(ok.status, 200);
+      assert.deepEqual(await ok.json(), { keys: [] });
+      await assert.rejects(open(`${base}/redirect`), 'a redirect is an error, not followed');
+      assert.equal(hits, 2);
+    } finally {
+      server.close();
+    }
   });
 });

@@ -33,8 +33,7 @@ export class EventHub {
       this.listeners.set(channel, set);
     }
     set.add(listener);
-    await this.sub.subscribe(channel);
-    return async () => {
+    const unsubscribe = async () => {
       const s = this.listeners.get(channel);
       if (!s) return;
       s.delete(listener);
@@ -43,6 +42,13 @@ export class EventHub {
         await this.sub.unsubscribe(channel).catch(() => {});
       }
     };
+    try {
+      await this.sub.subscribe(channel);
+    } catch (err) {
+      await unsubscribe();
+      throw err;
+    }
+    return unsubscribe;
   }
 
   get watched(): number {

@@ -1,6 +1,6 @@
 // Shared pieces of the LMS routes: resolved config, the tool keys (loaded once), LtiError → problem.
-import type { Db } from '@kgrader/db';
 import { LtiError, readToolKeyFile, ToolKeyFileError, type ToolKey } from '@kgrader/lti';
+import { assertDeliverableUrl, SsrfError } from '@kgrader/webhooks';
 import type { ApiConfig, LmsConfig } from '../config.js';
 import { HttpError } from '../errors.js';
 
@@ -10,6 +10,7 @@ export function lmsConfig(config: ApiConfig): LmsConfig {
     toolKeysFile: l.toolKeysFile,
     sessionHours: l.sessionHours ?? 8,
     ltiAllowInsecureUrls: l.ltiAllowInsecureUrls ?? false,
+    ltiAllowPrivateUrls: l.ltiAllowPrivateUrls ?? false,
     webhooksAllowPrivate: l.webhooksAllowPrivate ?? false,
     previousSecretHours: l.previousSecretHours ?? 24,
   };
@@ -44,10 +45,21 @@ export function ltiProblem(e: unknown): unknown {
   return e;
 }
 
-/** A URL the LMS integration may store for a platform: https, or http when insecure URLs are allowed. */
-export function checkPlatformUrl(url: string, what: string, allowInsecure: boolean): void {
-  const p = new URL(url).protocol;
-  if (p !== 'https:' && !(allowInsecure && p === 'http:')) throw new HttpError(422, `${what} must be an https URL`, { type: '/problems/lti/insecure-url' });
+/**
+ * A URL the LMS integration may store for a platform: https (http only when insecure URLs are
+ * allowed), without credentials, and resolving to public addresses only (the webhooks' SSRF guard)
+ * unless private ones are allowed by the admin setting LTI_ALLOW_PRIVATE_URLS.
+ */
+export async function checkPlatformUrl(url: string, what: string, cfg: Pick<LmsConfig, 'ltiAllowInsecureUrls' | 'ltiAllowPrivateUrls'>): Promise<void> {
+  const u = new URL(url);
+  if (u.protocol !== 'https:' && !(cfg.ltiAllowInsecureUrls && u.protocol === 'http:')) throw new HttpError(422, `${what} must be an https URL`, { type: '/problems/lti/insecure-url' });
+  if (u.username || u.password) throw new HttpError(422, `${what} may not carry credentials`, { type: '/problems/lti/url-rejected' });
+  try {
+    await assertDeliverableUrl(u, { allowPrivate: cfg.ltiAllowPrivateUrls });
+  } catch (e) {
+    if (e instanceof SsrfError) throw new HttpError(422, `${what}: ${e.message}`, { type: '/problems/lti/url-rejected' });
+    throw e;
+  }
 }
 
 export function readCookie(header: string | undefined, name: string): string | undefined {
@@ -59,7 +71,3 @@ export function readCookie(header: string | undefined, name: string): string | u
   return undefined;
 }
 
-export async function requireCourse(db: Db, courseId: string): Promise<void> {
-  const course = await db.course.findUnique({ where: { id: courseId }, select: { id: true } });
-  if (!course) throw new HttpError(404, 'course not found');
-}

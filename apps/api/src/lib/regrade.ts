@@ -1,10 +1,11 @@
-import { enqueueGrading, enqueueGradingBulk, recordSubmissionEvent, type RunReason } from '@kgrader/db';
+import { enqueueGrading, enqueueGradingBulk, recordSubmissionEvent, withinDeadline, type RunReason } from '@kgrader/db';
 import type { ApiDeps } from '../deps.js';
 
 /**
  * Puts submissions back in the queue: bumps their generation (so an older job still in flight
  * cannot write over the new result), commits, then enqueues. Submissions still being graded for
- * their current generation are left alone.
+ * their current generation are left alone. Redis is best effort after the commit (a deadline per
+ * step): when it is down the rows stay queued and the reconciler enqueues them.
  */
 export async function regrade(
   deps: ApiDeps,
@@ -35,8 +36,10 @@ export async function regrade(
     return tx.submission.findMany({ where: { id: { in: ids } }, select: { id: true, generation: true } });
   });
   const jobs = updated.map((s) => ({ submissionId: s.id, generation: s.generation, reason: opts.reason }));
-  if (opts.reason === 'bulk_regrade') await enqueueGradingBulk(deps.queue, jobs, deps.config.retry);
-  else for (const j of jobs) await enqueueGrading(deps.queue, j, deps.config.retry);
+  const ms = deps.config.redisDeadlineMs;
+  const enqueue: Promise<unknown> =
+    opts.reason === 'bulk_regrade' ? enqueueGradingBulk(deps.queue, jobs, deps.config.retry) : Promise.all(jobs.map((j) => enqueueGrading(deps.queue, j, deps.config.retry)));
+  await withinDeadline(enqueue, ms).catch(() => {}); // the reconciler enqueues what did not make it
   for (const s of updated) {
     await recordSubmissionEvent(db, deps.redis, {
       type: 'status',
@@ -44,7 +47,7 @@ export async function regrade(
       status: 'queued',
       message: opts.reason === 'bulk_regrade' ? 'queued for regrading (bulk, low priority)' : 'queued for regrading',
       attempt: null,
-    });
+    }, { publishDeadlineMs: ms });
   }
   return updated.map((s) => s.id);
 }

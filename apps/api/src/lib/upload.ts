@@ -31,19 +31,19 @@ export async function readUpload(req: FastifyRequest, exercise: ExerciseSpec): P
   const raw: { name: string; content: Buffer }[] = [];
   let total = 0;
   let archive: { name: string; content: Buffer } | undefined;
-  const parts = req.parts({
-    // keep client-sent directory parts so such names are refused, not silently flattened
-    preservePath: true,
-    limits: {
-      fileSize: Math.max(limits.maxFileBytes, limits.maxTotalBytes),
-      files: limits.maxFiles + 1,
-      fields: 16,
-      fieldSize: 4096,
-      parts: limits.maxFiles + 17,
-      headerPairs: 200,
-    },
-  });
   try {
+    const parts = req.parts({
+      // keep client-sent directory parts so such names are refused, not silently flattened
+      preservePath: true,
+      limits: {
+        fileSize: Math.max(limits.maxFileBytes, limits.maxTotalBytes),
+        files: limits.maxFiles + 1,
+        fields: 16,
+        fieldSize: 4096,
+        parts: limits.maxFiles + 17,
+        headerPairs: 200,
+      },
+    });
     for await (const part of parts) {
       if (part.type !== 'file') continue;
       const name = part.filename;
@@ -70,6 +70,11 @@ export async function readUpload(req: FastifyRequest, exercise: ExerciseSpec): P
     if (code === 'FST_REQ_FILE_TOO_LARGE') throw tooLarge(`a file is larger than ${Math.max(limits.maxFileBytes, limits.maxTotalBytes)} bytes`);
     if (code === 'FST_FILES_LIMIT' || code === 'FST_PARTS_LIMIT') throw tooLarge(`more than ${limits.maxFiles} files`);
     if (code === 'FST_FIELDS_LIMIT') throw unacceptable('too many form fields');
+    if (!code && isMalformedMultipart(err)) {
+      throw new HttpError(400, `the multipart body cannot be read: ${(err as Error).message} (send multipart/form-data with its boundary, as a browser or curl -F does)`, {
+        type: '/problems/bad-multipart',
+      });
+    }
     throw err;
   }
 
@@ -97,6 +102,12 @@ export async function readUpload(req: FastifyRequest, exercise: ExerciseSpec): P
     names.add(f.name);
   }
   return files.map((f) => ({ ...f, sha256: createHash('sha256').update(f.content).digest('hex') }));
+}
+
+/** busboy's errors for a body that is not the multipart it claims to be (no code of their own) */
+function isMalformedMultipart(err: unknown): boolean {
+  const m = (err as Error)?.message ?? '';
+  return /^Multipart: |^Unexpected end of (form|multipart data)|^Malformed (part header|urlencoded form)|^Part terminated early/.test(m);
 }
 
 /** Identifies a file set: sha256 over the sorted "name sha256" lines. */

@@ -14,9 +14,8 @@ import {
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { ApiDeps } from '../deps.js';
-import { badRequest, HttpError, notFound } from '../errors.js';
-import { requireInstructor, requireMember, requireUser } from '../lib/auth.js';
-import { loadAssignment } from '../lib/access.js';
+import { badRequest, HttpError } from '../errors.js';
+import { allow, assignmentOf, caller, callerRole, courseOf } from '../lib/auth.js';
 import { assignmentOut, submissionSummary } from '../lib/mappers.js';
 import { regrade } from '../lib/regrade.js';
 
@@ -39,12 +38,13 @@ export const assignmentsPlugin: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async
 
   app.post(
     '/courses/:courseId/assignments',
-    { schema: { tags: ['assignments'], summary: 'Create an assignment (instructors)', params: CourseIdParams, body: AssignmentCreate, response: { 201: AssignmentOut, ...errors } } },
+    {
+      config: { access: allow.course('instructor', 'instructor') },
+      schema: { tags: ['assignments'], summary: 'Create an assignment (instructors)', params: CourseIdParams, body: AssignmentCreate, response: { 201: AssignmentOut, ...errors } },
+    },
     async (req, reply) => {
-      const user = requireUser(req);
-      const course = await db.course.findUnique({ where: { id: req.params.courseId } });
-      if (!course) throw notFound('course');
-      await requireInstructor(db, user, course.id);
+      const { user } = caller(req);
+      const course = courseOf(req);
       const b = req.body;
       if (!(await deps.catalog.get(b.exerciseSlug))) throw new HttpError(422, `unknown exercise ${b.exerciseSlug}`);
       if (b.opensAt && b.dueAt && new Date(b.opensAt) >= new Date(b.dueAt)) throw new HttpError(422, 'opensAt must be before dueAt');
@@ -72,39 +72,42 @@ export const assignmentsPlugin: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async
 
   app.get(
     '/courses/:courseId/assignments',
-    { schema: { tags: ['assignments'], summary: "A course's assignments (members)", params: CourseIdParams, response: { 200: z.array(AssignmentOut), ...errors } } },
+    {
+      config: { access: allow.course('member', 'read') },
+      schema: { tags: ['assignments'], summary: "A course's assignments (members)", params: CourseIdParams, response: { 200: z.array(AssignmentOut), ...errors } },
+    },
     async (req) => {
-      const user = requireUser(req);
-      const course = await db.course.findUnique({ where: { id: req.params.courseId } });
-      if (!course) throw notFound('course');
-      await requireMember(db, user, course.id);
-      const rows = await db.assignment.findMany({ where: { courseId: course.id }, orderBy: { createdAt: 'asc' } });
+      const rows = await db.assignment.findMany({ where: { courseId: courseOf(req).id }, orderBy: { createdAt: 'asc' } });
       return rows.map(assignmentOut);
     },
   );
 
-  app.get('/assignments/:assignmentId', { schema: { tags: ['assignments'], params: AssignmentIdParams, response: { 200: AssignmentOut, ...errors } } }, async (req) => {
-    const { assignment } = await loadAssignment(db, requireUser(req), req.params.assignmentId);
-    return assignmentOut(assignment);
-  });
+  app.get(
+    '/assignments/:assignmentId',
+    { config: { access: allow.assignment('member', 'read') }, schema: { tags: ['assignments'], params: AssignmentIdParams, response: { 200: AssignmentOut, ...errors } } },
+    async (req) => assignmentOut(assignmentOf(req)),
+  );
 
   app.patch(
     '/assignments/:assignmentId',
-    { schema: { tags: ['assignments'], summary: 'Edit an assignment (instructors)', params: AssignmentIdParams, body: AssignmentUpdate, response: { 200: AssignmentOut, ...errors } } },
+    {
+      config: { access: allow.assignment('instructor', 'instructor') },
+      schema: { tags: ['assignments'], summary: 'Edit an assignment (instructors); opensAt must stay before dueAt (422, nothing saved)', params: AssignmentIdParams, body: AssignmentUpdate, response: { 200: AssignmentOut, ...errors } },
+    },
     async (req) => {
-      const user = requireUser(req);
-      const { assignment } = await loadAssignment(db, user, req.params.assignmentId);
-      await requireInstructor(db, user, assignment.courseId);
+      const { user } = caller(req);
+      const assignment = assignmentOf(req);
       const { opensAt, dueAt, ...rest } = req.body;
       const data: Prisma.AssignmentUpdateInput = { ...rest };
       if (opensAt !== undefined) data.opensAt = date(opensAt);
       if (dueAt !== undefined) data.dueAt = date(dueAt);
       const a = await db.$transaction(async (tx) => {
         const a = await tx.assignment.update({ where: { id: assignment.id }, data });
+        // checked on the merged row inside the transaction: a refused edit is rolled back whole
+        if (a.opensAt && a.dueAt && a.opensAt >= a.dueAt) throw new HttpError(422, 'opensAt must be before dueAt');
         await tx.auditEvent.create({ data: { actorId: user.id, action: 'assignment.update', courseId: a.courseId, targetType: 'assignment', targetId: a.id, data: req.body } });
         return a;
       });
-      if (a.opensAt && a.dueAt && a.opensAt >= a.dueAt) throw new HttpError(422, 'opensAt must be before dueAt');
       return assignmentOut(a);
     },
   );
@@ -112,6 +115,7 @@ export const assignmentsPlugin: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async
   app.get(
     '/assignments/:assignmentId/submissions',
     {
+      config: { access: allow.assignment('member', 'read') },
       schema: {
         tags: ['submissions'],
         summary: 'List submissions, newest first (instructors: all; students: their own)',
@@ -121,8 +125,9 @@ export const assignmentsPlugin: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async
       },
     },
     async (req) => {
-      const user = requireUser(req);
-      const { assignment, role } = await loadAssignment(db, user, req.params.assignmentId);
+      const { user } = caller(req);
+      const assignment = assignmentOf(req);
+      const role = callerRole(req);
       const q = req.query;
       const where: Prisma.SubmissionWhereInput = { assignmentId: assignment.id };
       if (role === 'student') where.userId = user.id;
@@ -164,6 +169,7 @@ export const assignmentsPlugin: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async
   app.post(
     '/assignments/:assignmentId/regrade',
     {
+      config: { access: allow.assignment('instructor', 'instructor') },
       schema: {
         tags: ['assignments'],
         summary: "Regrade every student's latest submission (instructors); goes to the low-priority lane",
@@ -173,9 +179,8 @@ export const assignmentsPlugin: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async
       },
     },
     async (req, reply) => {
-      const user = requireUser(req);
-      const { assignment } = await loadAssignment(db, user, req.params.assignmentId);
-      await requireInstructor(db, user, assignment.courseId);
+      const { user } = caller(req);
+      const assignment = assignmentOf(req);
       const rows =
         req.body.scope === 'all'
           ? await db.submission.findMany({ where: { assignmentId: assignment.id }, select: { id: true } })
@@ -196,11 +201,12 @@ export const assignmentsPlugin: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async
 
   app.get(
     '/assignments/:assignmentId/stats',
-    { schema: { tags: ['assignments'], summary: 'Pass rate, score histogram, most common findings (instructors)', params: AssignmentIdParams, response: { 200: AssignmentStats, ...errors } } },
+    {
+      config: { access: allow.assignment('instructor', 'read') },
+      schema: { tags: ['assignments'], summary: 'Pass rate, score histogram, most common findings (instructors)', params: AssignmentIdParams, response: { 200: AssignmentStats, ...errors } },
+    },
     async (req) => {
-      const user = requireUser(req);
-      const { assignment } = await loadAssignment(db, user, req.params.assignmentId);
-      await requireInstructor(db, user, assignment.courseId);
+      const assignment = assignmentOf(req);
       const aid = assignment.id;
       const [counts] = await db.$queryRaw<{ submissions: bigint; students: bigint }[]>`
         SELECT count(*) AS submissions, count(DISTINCT "userId") AS students FROM "Submission" WHERE "assignmentId" = ${aid}::uuid`;

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { listExercises } from '@kgrader/engine';
 import type { FastifyPluginAsync, FastifyReply } from 'fastify';
 import type { ApiDeps } from '../deps.js';
-import { hashToken } from '../lib/tokens.js';
+import { allow, caller } from '../lib/auth.js';
 
 export interface DashboardOptions {
   deps: ApiDeps;
@@ -57,7 +57,6 @@ export const defaultDashboardRoot = (): string => fileURLToPath(new URL('../../.
 
 export const dashboardPlugin: FastifyPluginAsync<DashboardOptions> = async (app, opts) => {
   const root = resolve(opts.root ?? opts.deps.config.dashboardDir ?? defaultDashboardRoot());
-  const { db } = opts.deps;
   const cache = new Map<string, Buffer>();
 
   async function file(rel: string): Promise<Buffer | null> {
@@ -89,10 +88,11 @@ export const dashboardPlugin: FastifyPluginAsync<DashboardOptions> = async (app,
   }
 
   const hide = { hide: true } as const; // keep these out of the OpenAPI document
-  app.get('/', { schema: hide }, async (_req, reply) => reply.redirect('/app/', 302));
-  app.get('/app', { schema: hide }, async (_req, reply) => reply.redirect('/app/', 302));
+  const open = { schema: hide, config: { access: allow.public() } };
+  app.get('/', open, async (_req, reply) => reply.redirect('/app/', 302));
+  app.get('/app', open, async (_req, reply) => reply.redirect('/app/', 302));
 
-  app.get<{ Params: { '*': string } }>('/app/assets/*', { schema: hide }, async (req, reply) => {
+  app.get<{ Params: { '*': string } }>('/app/assets/*', open, async (req, reply) => {
     const rel = req.params['*'];
     const buf = await file(join('assets', rel));
     if (!buf) return reply.code(404).type('text/plain; charset=utf-8').send('not found');
@@ -104,19 +104,11 @@ export const dashboardPlugin: FastifyPluginAsync<DashboardOptions> = async (app,
   });
 
   // every other /app/* path is a client-side route
-  app.get('/app/*', { schema: hide }, async (_req, reply) => sendIndex(reply));
+  app.get('/app/*', open, async (_req, reply) => sendIndex(reply));
 
   // the exercises an assignment can use (any signed-in user; the REST API has no such listing yet)
-  app.get('/app-api/exercises', { schema: hide }, async (req, reply) => {
-    const m = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '');
-    const row = m ? await db.apiToken.findUnique({ where: { tokenHash: hashToken(m[1]!) } }) : null;
-    if (!row || row.revokedAt || (row.expiresAt && row.expiresAt <= new Date())) {
-      return reply
-        .code(401)
-        .type('application/problem+json')
-        .header('www-authenticate', 'Bearer realm="kgrader"')
-        .send(JSON.stringify({ type: 'about:blank', title: 'Unauthorized', status: 401, detail: 'a valid bearer token is required', instance: req.url }));
-    }
+  app.get('/app-api/exercises', { schema: hide, config: { access: allow.user('read') } }, async (req, reply) => {
+    caller(req); // fails closed if the guard is not registered
     const list = await listExercises(opts.deps.config.exercisesDir);
     return reply.header('cache-control', 'private, max-age=300').send(
       list.map((e) => ({

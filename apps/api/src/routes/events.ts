@@ -1,12 +1,12 @@
-import type { PublishedEvent } from '@kgrader/db';
+import { withinDeadline, type PublishedEvent } from '@kgrader/db';
 import { Problem, Stage, SubmissionIdParams, TERMINAL_STATUSES, type SubmissionStreamEvent } from '@kgrader/schemas';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { ApiDeps } from '../deps.js';
-import { requireUser } from '../lib/auth.js';
-import { loadSubmission } from '../lib/access.js';
+import { HttpError } from '../errors.js';
+import { allow, submissionOf } from '../lib/auth.js';
 
-const errors = { 401: Problem, 403: Problem, 404: Problem };
+const errors = { 401: Problem, 403: Problem, 404: Problem, 503: Problem };
 
 /** Live status over Server-Sent Events: replays what happened, streams the rest, closes on the verdict. */
 export const eventsPlugin: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (app, { deps }) => {
@@ -15,6 +15,7 @@ export const eventsPlugin: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (app
   app.get(
     '/submissions/:submissionId/events',
     {
+      config: { access: allow.submission('author-or-instructor', 'read') },
       schema: {
         tags: ['submissions'],
         summary: 'Server-Sent Events: one `status` event per stage, `log` progress lines, a final `verdict` event, then the stream closes',
@@ -26,15 +27,17 @@ export const eventsPlugin: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (app
       },
     },
     async (req, reply) => {
-      const user = requireUser(req);
-      const { submission } = await loadSubmission(db, user, req.params.submissionId);
-      const sid = submission.id;
+      const sid = submissionOf(req).id;
       let lastSent = BigInt(req.headers['last-event-id'] ?? '0');
 
       // subscribe first, buffering, so nothing published while we replay from the database is lost
       const buffered: PublishedEvent[] = [];
       let live: ((ev: PublishedEvent) => void) | null = null;
-      const unsubscribe = await events.subscribe(sid, (ev) => (live ? live(ev) : buffered.push(ev)));
+      const subscribing = events.subscribe(sid, (ev) => (live ? live(ev) : buffered.push(ev)));
+      const unsubscribe = await withinDeadline(subscribing, 2_000).catch(() => {
+        void subscribing.then((u) => u(), () => {});
+        throw new HttpError(503, 'live events are unavailable right now (Redis); the submission is not affected: try again shortly', { headers: { 'retry-after': '5' } });
+      });
 
       reply.hijack();
       const res = reply.raw;

@@ -15,10 +15,9 @@ import {
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { ApiDeps } from '../deps.js';
-import { conflict, forbidden, HttpError, notFound } from '../errors.js';
-import { requireInstructor, requireUser } from '../lib/auth.js';
-import { loadAssignment, loadSubmission } from '../lib/access.js';
-import { checkPlatformUrl, lmsConfig, requireCourse } from '../lib/lms.js';
+import { conflict, HttpError, notFound } from '../errors.js';
+import { allow, assignmentOf, caller, submissionOf } from '../lib/auth.js';
+import { checkPlatformUrl, lmsConfig } from '../lib/lms.js';
 
 const errors = { 400: Problem, 401: Problem, 403: Problem, 404: Problem, 409: Problem, 422: Problem };
 
@@ -47,6 +46,7 @@ export const ltiAdminPlugin: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (a
   app.post(
     '/courses/:courseId/lti/platforms',
     {
+      config: { access: allow.course('instructor', 'instructor') },
       schema: {
         tags: ['lti'],
         summary: 'Register an LMS (LTI 1.3 platform) for this course (instructors); answers what to paste into the LMS',
@@ -56,12 +56,10 @@ export const ltiAdminPlugin: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (a
       },
     },
     async (req, reply) => {
-      const user = requireUser(req);
+      const { user } = caller(req);
       const { courseId } = req.params;
-      await requireCourse(db, courseId);
-      await requireInstructor(db, user, courseId);
       const b = req.body;
-      for (const [k, v] of [['authEndpoint', b.authEndpoint], ['tokenEndpoint', b.tokenEndpoint], ['jwksUrl', b.jwksUrl]] as const) checkPlatformUrl(v, k, cfg.ltiAllowInsecureUrls);
+      for (const [k, v] of [['authEndpoint', b.authEndpoint], ['tokenEndpoint', b.tokenEndpoint], ['jwksUrl', b.jwksUrl]] as const) await checkPlatformUrl(v, k, cfg);
       try {
         const p = await db.$transaction(async (tx) => {
           const p = await tx.ltiPlatform.create({
@@ -93,11 +91,11 @@ export const ltiAdminPlugin: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (a
 
   app.get(
     '/courses/:courseId/lti/platforms',
-    { schema: { tags: ['lti'], summary: "The course's LMS registrations (instructors)", params: CourseIdParams, response: { 200: z.array(LtiPlatformOut), ...errors } } },
+    {
+      config: { access: allow.course('instructor', 'read') },
+      schema: { tags: ['lti'], summary: "The course's LMS registrations (instructors)", params: CourseIdParams, response: { 200: z.array(LtiPlatformOut), ...errors } },
+    },
     async (req) => {
-      const user = requireUser(req);
-      await requireCourse(db, req.params.courseId);
-      await requireInstructor(db, user, req.params.courseId);
       const rows = await db.ltiPlatform.findMany({ where: { courseId: req.params.courseId }, include: { deployments: true }, orderBy: { createdAt: 'asc' } });
       return rows.map(out);
     },
@@ -105,11 +103,12 @@ export const ltiAdminPlugin: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (a
 
   app.delete(
     '/courses/:courseId/lti/platforms/:platformId',
-    { schema: { tags: ['lti'], summary: 'Remove an LMS registration (its links, identities and pending passbacks go with it)', params: LtiPlatformParams, response: { 204: z.null(), ...errors } } },
+    {
+      config: { access: allow.course('instructor', 'instructor') },
+      schema: { tags: ['lti'], summary: 'Remove an LMS registration (its links, identities and pending passbacks go with it)', params: LtiPlatformParams, response: { 204: z.null(), ...errors } },
+    },
     async (req, reply) => {
-      const user = requireUser(req);
-      await requireCourse(db, req.params.courseId);
-      await requireInstructor(db, user, req.params.courseId);
+      const { user } = caller(req);
       const n = await db.$transaction(async (tx) => {
         const r = await tx.ltiPlatform.deleteMany({ where: { id: req.params.platformId, courseId: req.params.courseId } });
         if (r.count)
@@ -124,6 +123,7 @@ export const ltiAdminPlugin: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (a
   app.put(
     '/assignments/:assignmentId/score-policy',
     {
+      config: { access: allow.assignment('instructor', 'instructor') },
       schema: {
         tags: ['lti'],
         summary: 'Which graded submission counts in the LMS gradebook: latest or best (instructors)',
@@ -133,9 +133,8 @@ export const ltiAdminPlugin: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (a
       },
     },
     async (req) => {
-      const user = requireUser(req);
-      const { assignment, role } = await loadAssignment(db, user, req.params.assignmentId);
-      if (role !== 'instructor') throw forbidden('only the course instructors may change the score policy');
+      const { user } = caller(req);
+      const assignment = assignmentOf(req);
       await db.$transaction([
         db.assignment.update({ where: { id: assignment.id }, data: { scorePolicy: req.body.scorePolicy } }),
         db.auditEvent.create({
@@ -149,6 +148,7 @@ export const ltiAdminPlugin: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (a
   app.post(
     '/submissions/:submissionId/passback',
     {
+      config: { access: allow.submission('instructor', 'instructor') },
       schema: {
         tags: ['lti'],
         summary: "Send the submission's score to the LMS again (instructors)",
@@ -157,9 +157,7 @@ export const ltiAdminPlugin: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (a
       },
     },
     async (req, reply) => {
-      const user = requireUser(req);
-      const { submission, role } = await loadSubmission(db, user, req.params.submissionId);
-      if (role !== 'instructor') throw forbidden('only the course instructors may re-send grades');
+      const submission = submissionOf(req);
       const r = await db.ltiPassback.updateMany({
         where: { submissionId: submission.id },
         data: { status: 'pending', attempts: 0, nextAttemptAt: new Date(), lockedUntil: null, lastError: null },

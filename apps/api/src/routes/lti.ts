@@ -9,11 +9,13 @@ import { createHash, randomBytes } from 'node:crypto';
 import { isUniqueViolation, PrismaLoginStateStore, PrismaNonceStore, PrismaRegistrationStore, type Tx } from '@kgrader/db';
 import { LtiTool, publicJwks, type LaunchContext } from '@kgrader/lti';
 import { LtiSession, LtiSessionExchange, Problem } from '@kgrader/schemas';
+import { guardedFetch } from '@kgrader/webhooks';
 import type { FastifyReply } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { ApiDeps } from '../deps.js';
 import { HttpError } from '../errors.js';
+import { allow } from '../lib/auth.js';
 import { lmsConfig, ltiProblem, readCookie, ToolKeys } from '../lib/lms.js';
 import { hashToken, issueToken } from '../lib/tokens.js';
 
@@ -58,7 +60,8 @@ export const ltiPlugin: FastifyPluginAsyncZod<LtiPluginOptions> = async (app, { 
           states,
           nonces,
           allowInsecureUrls: cfg.ltiAllowInsecureUrls,
-          jwks: { cooldownMs: 5_000 },
+          // the platform's JWKS URL is SSRF-checked on every fetch too, not only when registered
+          jwks: { cooldownMs: 5_000, fetch: guardedFetch({ allowPrivate: cfg.ltiAllowPrivateUrls }) },
         }),
       };
     }
@@ -74,7 +77,7 @@ export const ltiPlugin: FastifyPluginAsyncZod<LtiPluginOptions> = async (app, { 
 
   app.get(
     '/.well-known/jwks.json',
-    { schema: { tags: ['lti'], summary: "kgrader's public keys as an LTI tool (JWKS)", security: [], response: { 200: z.object({ keys: z.array(z.record(z.string(), z.unknown())) }), 503: Problem } } },
+    { config: { access: allow.public() }, schema: { tags: ['lti'], summary: "kgrader's public keys as an LTI tool (JWKS)", security: [], response: { 200: z.object({ keys: z.array(z.record(z.string(), z.unknown())) }), 503: Problem } } },
     async (_req, reply) => {
       const jwks = publicJwks(await keys.get());
       return reply.header('cache-control', 'public, max-age=300').send(jwks);
@@ -93,16 +96,16 @@ export const ltiPlugin: FastifyPluginAsyncZod<LtiPluginOptions> = async (app, { 
     );
     return reply.redirect(r.redirectUrl, 302);
   };
-  app.get('/lti/login', { schema: { tags: ['lti'], summary: 'OIDC login initiation (query)', security: [], querystring: LoginParams, response: errors } }, async (req, reply) =>
+  app.get('/lti/login', { config: { access: allow.public() }, schema: { tags: ['lti'], summary: 'OIDC login initiation (query)', security: [], querystring: LoginParams, response: errors } }, async (req, reply) =>
     login(req.query, reply),
   );
-  app.post('/lti/login', { schema: { tags: ['lti'], summary: 'OIDC login initiation (form)', security: [], body: LoginParams, response: errors } }, async (req, reply) =>
+  app.post('/lti/login', { config: { access: allow.public() }, schema: { tags: ['lti'], summary: 'OIDC login initiation (form)', security: [], body: LoginParams, response: errors } }, async (req, reply) =>
     login(req.body, reply),
   );
 
   app.post(
     '/lti/launch',
-    { schema: { tags: ['lti'], summary: 'LTI 1.3 resource link launch (id_token form_post)', security: [], body: LaunchBody, response: errors } },
+    { config: { access: allow.public() }, schema: { tags: ['lti'], summary: 'LTI 1.3 resource link launch (id_token form_post)', security: [], body: LaunchBody, response: errors } },
     async (req, reply) => {
       const t = await getTool();
       const ctx = await t
@@ -126,6 +129,7 @@ export const ltiPlugin: FastifyPluginAsyncZod<LtiPluginOptions> = async (app, { 
   app.post(
     '/lti/session',
     {
+      config: { access: allow.public() },
       schema: {
         tags: ['lti'],
         summary: 'Exchange the one-time code of an LTI launch (URL fragment `lti_session`) for a short-lived API token',
@@ -140,7 +144,18 @@ export const ltiPlugin: FastifyPluginAsyncZod<LtiPluginOptions> = async (app, { 
         RETURNING "userId"::text AS "userId", "courseId"::text AS "courseId", "assignmentId"::text AS "assignmentId"`;
       const h = rows[0];
       if (!h) throw new HttpError(401, 'the session code is unknown, already used or expired: launch again from the LMS', { type: '/problems/lti/invalid-session-code' });
-      const t = await issueToken(db, { userId: h.userId, name: 'lti-session', issuedById: null, expiresInDays: cfg.sessionHours / 24, courseId: h.courseId });
+      // the session is what the launch proved: the launch's course only, with the role held there
+      // (a student submits, an instructor manages); never the user's other courses or admin rights
+      const m = h.courseId ? await db.membership.findUnique({ where: { userId_courseId: { userId: h.userId, courseId: h.courseId } } }) : null;
+      if (!h.courseId || !m) throw new HttpError(401, 'the launch no longer matches a course membership: launch again from the LMS', { type: '/problems/lti/invalid-session-code' });
+      const t = await issueToken(db, {
+        userId: h.userId,
+        name: 'lti-session',
+        scope: m.role === 'instructor' ? 'instructor' : 'submit',
+        courseId: h.courseId,
+        issuedById: null,
+        expiresInDays: cfg.sessionHours / 24,
+      });
       return reply.header('cache-control', 'no-store').send({
         token: t.token,
         expiresAt: t.expiresAt!.toISOString(),

@@ -1,7 +1,9 @@
+import { withinDeadline } from '@kgrader/db';
 import { Health } from '@kgrader/schemas';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import client from 'prom-client';
 import type { ApiDeps } from '../deps.js';
+import { allow } from '../lib/auth.js';
 
 /** Prometheus registry: HTTP, queue depth, submissions by status, verdict counts, stage durations. */
 export function createMetrics(deps: ApiDeps) {
@@ -20,8 +22,10 @@ export function createMetrics(deps: ApiDeps) {
     labelNames: ['state'] as const,
     registers: [registry],
     async collect() {
-      const counts = await deps.queue.getJobCounts('waiting', 'prioritized', 'active', 'delayed', 'failed', 'completed');
-      for (const [state, n] of Object.entries(counts)) this.set({ state }, n);
+      // Redis away: no queue figures this time, the rest of the metrics still answer at once
+      const counts = await withinDeadline(deps.queue.getJobCounts('waiting', 'prioritized', 'active', 'delayed', 'failed', 'completed'), 500).catch(() => null);
+      this.reset();
+      for (const [state, n] of Object.entries(counts ?? {})) this.set({ state }, n);
     },
   });
   new client.Gauge({
@@ -88,11 +92,11 @@ export const opsPlugin: FastifyPluginAsyncZod<{ deps: ApiDeps; metrics: ReturnTy
     );
   });
 
-  app.get('/healthz', { schema: { tags: ['ops'], summary: 'The process is up', response: { 200: Health } } }, async () => ({ status: 'ok' as const }));
+  app.get('/healthz', { config: { access: allow.public() }, schema: { tags: ['ops'], summary: 'The process is up', response: { 200: Health } } }, async () => ({ status: 'ok' as const }));
 
   app.get(
     '/readyz',
-    { schema: { tags: ['ops'], summary: 'PostgreSQL and Redis are reachable', response: { 200: Health, 503: Health } } },
+    { config: { access: allow.public() }, schema: { tags: ['ops'], summary: 'PostgreSQL and Redis are reachable', response: { 200: Health, 503: Health } } },
     async (_req, reply) => {
       const timeout = <T>(p: Promise<T>) =>
         Promise.race([p, new Promise<never>((_, rej) => setTimeout(() => rej(new Error('timeout')), 2000).unref())]);
@@ -112,7 +116,7 @@ export const opsPlugin: FastifyPluginAsyncZod<{ deps: ApiDeps; metrics: ReturnTy
     },
   );
 
-  app.get('/metrics', { schema: { tags: ['ops'], summary: 'Prometheus metrics (text exposition format)', produces: ['text/plain'] } }, async (_req, reply) => {
+  app.get('/metrics', { config: { access: allow.public() }, schema: { tags: ['ops'], summary: 'Prometheus metrics (text exposition format)', produces: ['text/plain'] } }, async (_req, reply) => {
     const body = await metrics.registry.metrics();
     return reply.type(metrics.registry.contentType).send(body);
   });

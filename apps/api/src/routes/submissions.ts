@@ -1,4 +1,4 @@
-import { enqueueGrading, gradingJobId, isUniqueViolation, recordSubmissionEvent, writeWebhookEvent, type Submission } from '@kgrader/db';
+import { enqueueGrading, gradingJobId, isUniqueViolation, recordSubmissionEvent, withinDeadline, writeWebhookEvent, type Submission } from '@kgrader/db';
 import {
   AssignmentIdParams,
   FindingOut,
@@ -7,6 +7,7 @@ import {
   RegradeAccepted,
   SubmissionAccepted,
   SubmissionDetail,
+  SubmissionFileParams,
   SubmissionFiles,
   SubmissionIdParams,
   SubmissionLogs,
@@ -15,12 +16,20 @@ import {
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { ApiDeps } from '../deps.js';
-import { conflict, forbidden, HttpError, notFound } from '../errors.js';
-import { requireInstructor, requireUser } from '../lib/auth.js';
-import { loadAssignment, loadSubmission } from '../lib/access.js';
+import { conflict, HttpError, notFound } from '../errors.js';
+import { allow, assignmentOf, caller, callerRole, submissionOf } from '../lib/auth.js';
 import { passbackOut, runOut, submissionSummary } from '../lib/mappers.js';
 import { regrade } from '../lib/regrade.js';
 import { fileSetSha256, readUpload } from '../lib/upload.js';
+
+/** the text of bytes that are valid UTF-8, else null */
+function utf8Text(bytes: Buffer): string | null {
+  try {
+    return new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes);
+  } catch {
+    return null;
+  }
+}
 
 const errors = { 400: Problem, 401: Problem, 403: Problem, 404: Problem, 409: Problem, 413: Problem, 415: Problem, 422: Problem, 429: Problem };
 
@@ -49,9 +58,13 @@ export const submissionsPlugin: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async
   app.post(
     '/assignments/:assignmentId/submissions',
     {
+      config: { access: allow.assignment('member', 'submit') },
       schema: {
         tags: ['submissions'],
         summary: 'Submit .c/.h files (multipart, field name free) or one .tar.gz; answers 202 and queues the grading',
+        description:
+          'Without Idempotency-Key, files identical to your latest submission to this assignment made in the last ' +
+          'minutes (not ended in error, not cancelled) are taken as a retry of it: 202 with `replayed: true`, nothing new stored or counted.',
         consumes: ['multipart/form-data'],
         params: AssignmentIdParams,
         headers: IdempotencyHeaders,
@@ -59,8 +72,9 @@ export const submissionsPlugin: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async
       },
     },
     async (req, reply) => {
-      const user = requireUser(req);
-      const { assignment, role } = await loadAssignment(db, user, req.params.assignmentId);
+      const { user } = caller(req);
+      const assignment = assignmentOf(req);
+      const privileged = callerRole(req) === 'instructor';
       const exercise = await deps.catalog.get(assignment.exerciseSlug);
       if (!exercise) throw new HttpError(422, `the exercise ${assignment.exerciseSlug} of this assignment is not available`);
       const key = req.headers['idempotency-key'];
@@ -69,8 +83,9 @@ export const submissionsPlugin: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async
       const problem = deps.catalog.validateFiles(files.map((f) => ({ name: f.name, bytes: f.content.length })), exercise);
       if (problem) throw new HttpError(422, problem, { type: '/problems/upload-rejected' });
       const sha256 = fileSetSha256(files);
+      const replayed = (prev: Submission) => reply.code(202).header('location', `/api/v1/submissions/${prev.id}`).send(accepted(prev, true));
 
-      const replay = async (): Promise<Submission | null> => {
+      const keyReplay = async (): Promise<Submission | null> => {
         if (!key) return null;
         const prev = await db.submission.findUnique({ where: { userId_idempotencyKey: { userId: user.id, idempotencyKey: key } } });
         if (prev && (prev.assignmentId !== assignment.id || prev.sha256 !== sha256)) {
@@ -78,33 +93,49 @@ export const submissionsPlugin: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async
         }
         return prev;
       };
-      const prev = await replay();
-      if (prev) return reply.code(202).header('location', `/api/v1/submissions/${prev.id}`).send(accepted(prev, true));
+      const prev = await keyReplay();
+      if (prev) return replayed(prev);
 
       const now = new Date();
-      const privileged = role === 'instructor';
-      if (!privileged && assignment.opensAt && now < assignment.opensAt) {
-        throw new HttpError(403, `the assignment opens at ${assignment.opensAt.toISOString()}`, { type: '/problems/assignment-closed' });
-      }
-      if (!privileged && assignment.dueAt && now >= assignment.dueAt) {
-        throw new HttpError(403, `the assignment closed at ${assignment.dueAt.toISOString()}`, { type: '/problems/assignment-closed' });
-      }
-
-      let created: { submission: Submission; cancelled: { id: string; generation: number }[] };
+      let created: { submission: Submission; cancelled: { id: string; generation: number }[] } | { replay: Submission };
       try {
         created = await db.$transaction(async (tx) => {
-          // one submitter at a time per (student, assignment): the rate limit count cannot race
+          // one submitter at a time per (student, assignment): the duplicate check and the rate limit cannot race
           await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${`${user.id}:${assignment.id}`}))`;
+          if (!key) {
+            // a retry without Idempotency-Key (the answer was lost after the commit) is the same
+            // files again: answer the submission it already made instead of grading twice
+            const last = await tx.submission.findFirst({ where: { userId: user.id, assignmentId: assignment.id }, orderBy: [{ createdAt: 'desc' }, { id: 'desc' }] });
+            if (
+              last &&
+              last.sha256 === sha256 &&
+              last.status !== 'error' &&
+              last.status !== 'cancelled' &&
+              now.getTime() - last.createdAt.getTime() < deps.config.duplicateWindowSeconds * 1000
+            ) {
+              return { replay: last };
+            }
+          }
+          if (!privileged && assignment.opensAt && now < assignment.opensAt) {
+            throw new HttpError(403, `the assignment opens at ${assignment.opensAt.toISOString()}`, { type: '/problems/assignment-closed' });
+          }
+          if (!privileged && assignment.dueAt && now >= assignment.dueAt) {
+            throw new HttpError(403, `the assignment closed at ${assignment.dueAt.toISOString()}`, { type: '/problems/assignment-closed' });
+          }
           if (!privileged && assignment.rateLimitCount > 0) {
             const since = new Date(now.getTime() - assignment.rateLimitWindowSeconds * 1000);
             const recent = await tx.submission.findMany({
-              // infrastructure failures never count against the student
-              where: { userId: user.id, assignmentId: assignment.id, createdAt: { gt: since }, status: { not: 'error' } },
+              where: { userId: user.id, assignmentId: assignment.id, createdAt: { gt: since } },
               orderBy: { createdAt: 'asc' },
-              select: { createdAt: true },
+              select: { createdAt: true, status: true },
             });
-            if (recent.length >= assignment.rateLimitCount) {
-              const oldest = recent[recent.length - assignment.rateLimitCount]!.createdAt;
+            // a submission that ended in error (kgrader could not grade it) is free once per
+            // window; every later one counts, so that a submission which makes grading fail on
+            // purpose cannot be sent again without limit
+            const firstError = recent.findIndex((r) => r.status === 'error');
+            const counted = recent.filter((_, i) => i !== firstError);
+            if (counted.length >= assignment.rateLimitCount) {
+              const oldest = counted[counted.length - assignment.rateLimitCount]!.createdAt;
               const retryAfter = Math.max(1, Math.ceil((oldest.getTime() + assignment.rateLimitWindowSeconds * 1000 - now.getTime()) / 1000));
               throw new HttpError(
                 429,
@@ -133,6 +164,8 @@ export const submissionsPlugin: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async
             userId: user.id,
             createdAt: submission.createdAt.toISOString(),
           }, submission.createdAt);
+          // the first event is stored with the row: a stream opened later replays it
+          await tx.submissionEvent.create({ data: { submissionId: submission.id, type: 'status', status: 'queued', message: 'queued for grading', attempt: null } });
           let cancelled: { id: string; generation: number }[] = [];
           if (assignment.supersedeQueued) {
             cancelled = await tx.submission.findMany({
@@ -150,29 +183,30 @@ export const submissionsPlugin: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async
         });
       } catch (err) {
         if (key && isUniqueViolation(err)) {
-          const again = await replay();
-          if (again) return reply.code(202).header('location', `/api/v1/submissions/${again.id}`).send(accepted(again, true));
+          const again = await keyReplay();
+          if (again) return replayed(again);
         }
         throw err;
       }
+      if ('replay' in created) return replayed(created.replay);
 
       const { submission, cancelled } = created;
-      // the row is committed: if enqueueing fails now, the reconciler picks the submission up
-      try {
-        await enqueueGrading(deps.queue, { submissionId: submission.id, generation: submission.generation, reason: 'submit' }, deps.config.retry);
-      } catch (err) {
-        req.log.error({ err, submissionId: submission.id }, 'enqueue failed; the reconciler will retry');
-      }
-      await recordSubmissionEvent(db, deps.redis, { type: 'status', submissionId: submission.id, status: 'queued', message: 'queued for grading', attempt: null });
+      // The row is committed: from here on Redis is best effort within a deadline. When it is down
+      // or slow the answer is still 202 at once, and the reconciler enqueues the queued row later.
+      const quick = (what: string, p: Promise<unknown>) =>
+        withinDeadline(p, deps.config.redisDeadlineMs).catch((err: unknown) =>
+          req.log.warn({ err, submissionId: submission.id }, `${what} failed or is late; the reconciler takes over`),
+        );
+      await quick('enqueue', enqueueGrading(deps.queue, { submissionId: submission.id, generation: submission.generation, reason: 'submit' }, deps.config.retry));
       for (const c of cancelled) {
-        await deps.queue.remove(gradingJobId(c.id, c.generation)).catch(() => 0);
+        await quick('removing a superseded job', deps.queue.remove(gradingJobId(c.id, c.generation)));
         await recordSubmissionEvent(db, deps.redis, {
           type: 'verdict',
           submissionId: c.id,
           status: 'cancelled',
           message: `superseded by a newer submission (${submission.id})`,
           attempt: null,
-        });
+        }, { publishDeadlineMs: deps.config.redisDeadlineMs });
       }
       return reply.code(202).header('location', `/api/v1/submissions/${submission.id}`).send(accepted(submission, false));
     },
@@ -180,10 +214,14 @@ export const submissionsPlugin: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async
 
   app.get(
     '/submissions/:submissionId',
-    { schema: { tags: ['submissions'], summary: 'Status and results (the author and course instructors)', params: SubmissionIdParams, response: { 200: SubmissionDetail, ...errors } } },
+    {
+      config: { access: allow.submission('author-or-instructor', 'read') },
+      schema: { tags: ['submissions'], summary: 'Status and results (the author and course instructors)', params: SubmissionIdParams, response: { 200: SubmissionDetail, ...errors } },
+    },
     async (req) => {
-      const user = requireUser(req);
-      const { submission, assignment, role } = await loadSubmission(db, user, req.params.submissionId);
+      const submission = submissionOf(req);
+      const assignment = assignmentOf(req);
+      const role = callerRole(req);
       const [files, runs, owner, passback] = await Promise.all([
         db.submissionFile.findMany({ where: { submissionId: submission.id }, orderBy: { name: 'asc' } }),
         db.gradingRun.findMany({ where: { submissionId: submission.id }, orderBy: { attempt: 'asc' } }),
@@ -229,9 +267,12 @@ export const submissionsPlugin: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async
 
   app.get(
     '/submissions/:submissionId/logs',
-    { schema: { tags: ['submissions'], summary: 'Build log and kernel console of a run (default: the current one)', params: SubmissionIdParams, querystring: LogsQuery, response: { 200: SubmissionLogs, ...errors } } },
+    {
+      config: { access: allow.submission('author-or-instructor', 'read') },
+      schema: { tags: ['submissions'], summary: 'Build log and kernel console of a run (default: the current one)', params: SubmissionIdParams, querystring: LogsQuery, response: { 200: SubmissionLogs, ...errors } },
+    },
     async (req) => {
-      const { submission } = await loadSubmission(db, requireUser(req), req.params.submissionId);
+      const submission = submissionOf(req);
       const run = req.query.attempt
         ? await db.gradingRun.findUnique({ where: { submissionId_attempt: { submissionId: submission.id, attempt: req.query.attempt } } })
         : submission.currentRunId
@@ -249,22 +290,64 @@ export const submissionsPlugin: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async
 
   app.get(
     '/submissions/:submissionId/files',
-    { schema: { tags: ['submissions'], summary: 'The submitted source files', params: SubmissionIdParams, response: { 200: SubmissionFiles, ...errors } } },
+    {
+      config: { access: allow.submission('author-or-instructor', 'read') },
+      schema: {
+        tags: ['submissions'],
+        summary: 'The submitted source files: UTF-8 text as is, any other bytes base64 (`encoding`); the exact bytes of one file at /files/:name',
+        params: SubmissionIdParams,
+        response: { 200: SubmissionFiles, ...errors },
+      },
+    },
     async (req) => {
-      const { submission } = await loadSubmission(db, requireUser(req), req.params.submissionId);
-      const files = await db.submissionFile.findMany({ where: { submissionId: submission.id }, include: { blob: true }, orderBy: { name: 'asc' } });
-      return { files: files.map((f) => ({ name: f.name, size: f.size, content: Buffer.from(f.blob.content).toString('utf8') })) };
+      const files = await db.submissionFile.findMany({ where: { submissionId: submissionOf(req).id }, include: { blob: true }, orderBy: { name: 'asc' } });
+      return {
+        files: files.map((f) => {
+          const bytes = Buffer.from(f.blob.content);
+          const text = utf8Text(bytes);
+          return text === null
+            ? { name: f.name, size: f.size, encoding: 'base64' as const, content: bytes.toString('base64') }
+            : { name: f.name, size: f.size, encoding: 'utf-8' as const, content: text };
+        }),
+      };
+    },
+  );
+
+  app.get(
+    '/submissions/:submissionId/files/:name',
+    {
+      config: { access: allow.submission('author-or-instructor', 'read') },
+      schema: {
+        tags: ['submissions'],
+        summary: 'One submitted file, byte for byte: text/plain; charset=utf-8 when it is UTF-8, application/octet-stream otherwise',
+        params: SubmissionFileParams,
+        produces: ['text/plain', 'application/octet-stream'],
+      },
+    },
+    async (req, reply) => {
+      const f = await db.submissionFile.findUnique({ where: { submissionId_name: { submissionId: submissionOf(req).id, name: req.params.name } }, include: { blob: true } });
+      if (!f) throw notFound('file');
+      const bytes = Buffer.from(f.blob.content);
+      const text = utf8Text(bytes) !== null;
+      return reply
+        .type(text ? 'text/plain; charset=utf-8' : 'application/octet-stream')
+        .header('x-content-type-options', 'nosniff')
+        .header('content-disposition', `${text ? 'inline' : 'attachment'}; filename="${f.name}"`)
+        .header('cache-control', 'private, no-cache')
+        .send(bytes);
     },
   );
 
   app.post(
     '/submissions/:submissionId/regrade',
-    { schema: { tags: ['submissions'], summary: 'Regrade one submission (instructors)', params: SubmissionIdParams, response: { 202: RegradeAccepted, ...errors } } },
+    {
+      config: { access: allow.submission('instructor', 'instructor') },
+      schema: { tags: ['submissions'], summary: 'Regrade one submission (instructors)', params: SubmissionIdParams, response: { 202: RegradeAccepted, ...errors } },
+    },
     async (req, reply) => {
-      const user = requireUser(req);
-      const { submission, assignment, role } = await loadSubmission(db, user, req.params.submissionId);
-      if (role !== 'instructor') throw forbidden('only the course instructors may regrade');
-      await requireInstructor(db, user, assignment.courseId);
+      const { user } = caller(req);
+      const submission = submissionOf(req);
+      const assignment = assignmentOf(req);
       const ids = await regrade(deps, { submissionIds: [submission.id], reason: 'regrade', actorId: user.id, courseId: assignment.courseId, assignmentId: assignment.id });
       if (ids.length === 0) throw conflict(`the submission is ${submission.status}; it can be regraded once it has finished`);
       return reply.code(202).send({ enqueued: ids.length, submissionIds: ids });

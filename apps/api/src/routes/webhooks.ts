@@ -20,15 +20,28 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { ApiDeps } from '../deps.js';
 import { conflict, HttpError, notFound } from '../errors.js';
-import { requireInstructor, requireUser } from '../lib/auth.js';
-import { lmsConfig, requireCourse } from '../lib/lms.js';
+import { allow, caller } from '../lib/auth.js';
+import { lmsConfig } from '../lib/lms.js';
 
 const errors = { 400: Problem, 401: Problem, 403: Problem, 404: Problem, 409: Problem, 422: Problem };
+
+/** the URL without user:password (rows stored before such URLs were refused must not show them) */
+function withoutCredentials(url: string): string {
+  try {
+    const u = new URL(url);
+    if (!u.username && !u.password) return url;
+    u.username = '';
+    u.password = '';
+    return u.toString();
+  } catch {
+    return url;
+  }
+}
 
 const endpointOut = (e: WebhookEndpoint): WebhookEndpointOut => ({
   id: e.id,
   courseId: e.courseId,
-  url: e.url,
+  url: withoutCredentials(e.url),
   events: e.events as WebhookEventType[],
   description: e.description,
   enabled: e.enabled,
@@ -41,19 +54,20 @@ export const webhooksPlugin: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (a
   const cfg = () => lmsConfig(deps.config); // read per request: an admin setting may change
 
   const checkUrl = async (url: string) => {
+    const u = new URL(url);
+    if (u.username || u.password) {
+      // refused rather than stored: a listing would show them, and every delivery is already
+      // authenticated by its signature (verify it on the receiving side instead)
+      throw new HttpError(422, 'webhook URLs may not carry credentials (user:password@): receivers authenticate kgrader by the webhook signature', {
+        type: '/problems/webhook-url-rejected',
+      });
+    }
     try {
       await assertDeliverableUrl(url, { allowPrivate: cfg().webhooksAllowPrivate });
     } catch (e) {
       if (e instanceof SsrfError) throw new HttpError(422, e.message, { type: '/problems/webhook-url-rejected' });
       throw e;
     }
-  };
-  /** 404 for an unknown course, 403 unless an instructor of it */
-  const guard = async (req: { principal: unknown } & Parameters<typeof requireUser>[0], courseId: string) => {
-    const user = requireUser(req);
-    await requireCourse(db, courseId);
-    await requireInstructor(db, user, courseId);
-    return user;
   };
   const load = async (courseId: string, webhookId: string) => {
     const e = await db.webhookEndpoint.findFirst({ where: { id: webhookId, courseId } });
@@ -64,6 +78,7 @@ export const webhooksPlugin: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (a
   app.post(
     '/courses/:courseId/webhooks',
     {
+      config: { access: allow.course('instructor', 'instructor') },
       schema: {
         tags: ['webhooks'],
         summary: 'Register a webhook endpoint (instructors); the answer holds its signing secret, shown once',
@@ -73,7 +88,7 @@ export const webhooksPlugin: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (a
       },
     },
     async (req, reply) => {
-      const user = await guard(req, req.params.courseId);
+      const { user } = caller(req);
       await checkUrl(req.body.url);
       const secret = generateSecret();
       const e = await db.$transaction(async (tx) => {
@@ -81,7 +96,7 @@ export const webhooksPlugin: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (a
           data: { courseId: req.params.courseId, url: req.body.url, events: [...new Set(req.body.events)], description: req.body.description ?? null, secret, createdById: user.id },
         });
         await tx.auditEvent.create({
-          data: { actorId: user.id, action: 'webhook.create', courseId: e.courseId, targetType: 'webhook', targetId: e.id, data: { url: e.url, events: e.events } },
+          data: { actorId: user.id, action: 'webhook.create', courseId: e.courseId, targetType: 'webhook', targetId: e.id, data: { url: withoutCredentials(e.url), events: e.events } },
         });
         return e;
       });
@@ -91,9 +106,8 @@ export const webhooksPlugin: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (a
 
   app.get(
     '/courses/:courseId/webhooks',
-    { schema: { tags: ['webhooks'], summary: "The course's webhook endpoints (instructors; no secrets)", params: CourseIdParams, response: { 200: z.array(WebhookEndpointOut), ...errors } } },
+    { config: { access: allow.course('instructor', 'read') }, schema: { tags: ['webhooks'], summary: "The course's webhook endpoints (instructors; no secrets)", params: CourseIdParams, response: { 200: z.array(WebhookEndpointOut), ...errors } } },
     async (req) => {
-      await guard(req, req.params.courseId);
       const rows = await db.webhookEndpoint.findMany({ where: { courseId: req.params.courseId }, orderBy: { createdAt: 'asc' } });
       return rows.map(endpointOut);
     },
@@ -102,6 +116,7 @@ export const webhooksPlugin: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (a
   app.patch(
     '/courses/:courseId/webhooks/:webhookId',
     {
+      config: { access: allow.course('instructor', 'instructor') },
       schema: {
         tags: ['webhooks'],
         summary: 'Update an endpoint; `rotateSecret: true` answers a new secret and keeps the previous one signing for 24 h; `enabled: true` re-enables it',
@@ -111,7 +126,7 @@ export const webhooksPlugin: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (a
       },
     },
     async (req, reply) => {
-      const user = await guard(req, req.params.courseId);
+      const { user } = caller(req);
       const cur = await load(req.params.courseId, req.params.webhookId);
       const b = req.body;
       if (b.url !== undefined && b.url !== cur.url) await checkUrl(b.url);
@@ -148,13 +163,13 @@ export const webhooksPlugin: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (a
 
   app.delete(
     '/courses/:courseId/webhooks/:webhookId',
-    { schema: { tags: ['webhooks'], summary: 'Delete an endpoint with its pending messages and attempt log', params: WebhookIdParams, response: { 204: z.null(), ...errors } } },
+    { config: { access: allow.course('instructor', 'instructor') }, schema: { tags: ['webhooks'], summary: 'Delete an endpoint with its pending messages and attempt log', params: WebhookIdParams, response: { 204: z.null(), ...errors } } },
     async (req, reply) => {
-      const user = await guard(req, req.params.courseId);
+      const { user } = caller(req);
       const cur = await load(req.params.courseId, req.params.webhookId);
       await db.$transaction([
         db.webhookEndpoint.delete({ where: { id: cur.id } }),
-        db.auditEvent.create({ data: { actorId: user.id, action: 'webhook.delete', courseId: cur.courseId, targetType: 'webhook', targetId: cur.id, data: { url: cur.url } } }),
+        db.auditEvent.create({ data: { actorId: user.id, action: 'webhook.delete', courseId: cur.courseId, targetType: 'webhook', targetId: cur.id, data: { url: withoutCredentials(cur.url) } } }),
       ]);
       return reply.code(204).send(null);
     },
@@ -163,6 +178,7 @@ export const webhooksPlugin: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (a
   app.get(
     '/courses/:courseId/webhooks/:webhookId/deliveries',
     {
+      config: { access: allow.course('instructor', 'read') },
       schema: {
         tags: ['webhooks'],
         summary: 'Every delivery attempt of an endpoint, newest first (instructors)',
@@ -172,7 +188,6 @@ export const webhooksPlugin: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (a
       },
     },
     async (req) => {
-      await guard(req, req.params.courseId);
       const cur = await load(req.params.courseId, req.params.webhookId);
       const rows = await db.webhookAttempt.findMany({
         where: { endpointId: cur.id, ...(req.query.messageId ? { messageId: req.query.messageId } : {}) },
@@ -196,6 +211,7 @@ export const webhooksPlugin: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (a
   app.post(
     '/courses/:courseId/webhooks/:webhookId/deliveries/:messageId/redeliver',
     {
+      config: { access: allow.course('instructor', 'instructor') },
       schema: {
         tags: ['webhooks'],
         summary: 'Deliver a message again (its attempt history is kept)',
@@ -204,7 +220,7 @@ export const webhooksPlugin: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (a
       },
     },
     async (req, reply) => {
-      const user = await guard(req, req.params.courseId);
+      const { user } = caller(req);
       const cur = await load(req.params.courseId, req.params.webhookId);
       if (!cur.enabled) throw conflict('the endpoint is disabled: re-enable it (PATCH enabled: true) first');
       if (!(await redeliverWebhookMessage(db, cur.id, req.params.messageId))) throw notFound('message');

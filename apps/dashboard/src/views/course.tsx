@@ -1,4 +1,4 @@
-import type { Me, TokenIssued } from '@kgrader/schemas';
+import type { Me } from '@kgrader/schemas';
 import { useState } from 'preact/hooks';
 import { api } from '../api.js';
 import { Link } from '../router.js';
@@ -55,7 +55,6 @@ function Members({ courseId }: { courseId: string }) {
   const [name, setName] = useState('');
   const [role, setRole] = useState<'student' | 'instructor'>('student');
   const [error, setError] = useState<string | null>(null);
-  const [issued, setIssued] = useState<{ who: string; t: TokenIssued } | null>(null);
   return (
     <section aria-labelledby="members-title" class="card">
       <h2 id="members-title">Members</h2>
@@ -69,9 +68,6 @@ function Members({ courseId }: { courseId: string }) {
                 <th scope="col">Name</th>
                 <th scope="col">Email</th>
                 <th scope="col">Role</th>
-                <th scope="col">
-                  <span class="sr-only">Actions</span>
-                </th>
               </tr>
             </thead>
             <tbody>
@@ -80,38 +76,10 @@ function Members({ courseId }: { courseId: string }) {
                   <td>{m.name}</td>
                   <td class="mono">{m.email}</td>
                   <td>{m.role}</td>
-                  <td>
-                    {m.role === 'student' && (
-                      <button
-                        type="button"
-                        class="btn btn-small"
-                        onClick={async () => {
-                          try {
-                            setIssued({ who: m.email, t: await api.issueToken(courseId, m.userId, 'dashboard') });
-                          } catch (err) {
-                            setError(errorText(err));
-                          }
-                        }}
-                      >
-                        Issue token
-                      </button>
-                    )}
-                  </td>
                 </tr>
               ))}
             </tbody>
           </table>
-        </div>
-      )}
-      {issued && (
-        <div class="notice" role="status">
-          <p>
-            Token for <strong>{issued.who}</strong> (shown once; hand it over privately):
-          </p>
-          <code class="token-box">{issued.t.token}</code>
-          <button type="button" class="btn btn-small" onClick={() => void navigator.clipboard?.writeText(issued.t.token)}>
-            Copy
-          </button>
         </div>
       )}
       <form
