@@ -89,9 +89,9 @@ export async function gradeSubmission(opts: GradeOptions): Promise<GradeResult> 
         vm = await launchVm({
           image,
           workDir,
-          consoleKillBytes: exercise.limits.consoleBytes,
-          consoleHeadBytes: Math.floor(exercise.limits.consoleBytes / 8),
-          consoleTailBytes: Math.floor(exercise.limits.consoleBytes / 8),
+          consoleKillBytes: exercise.limits.consoleKillBytes,
+          consoleHeadBytes: Math.floor(exercise.limits.consoleBytes / 2),
+          consoleTailBytes: Math.floor(exercise.limits.consoleBytes / 2),
           ...(config.vmSnapshots ? { snapshotDir: join(config.cacheDir, 'snapshots') } : {}),
           bootProblem: (console) => parseConsoleLog(console).findings[0]?.title,
           bootTimeoutSeconds: 120,
@@ -130,6 +130,7 @@ export async function gradeSubmission(opts: GradeOptions): Promise<GradeResult> 
         nonce: secrets.nonce,
         loadTestName: exercise.tests[0]!.name,
         chatterBytes: exercise.limits.chatterBytes,
+        chatterFails: exercise.scoring.chatterFails,
         module: {
           name: compiled.module,
           koPath,

@@ -11,6 +11,8 @@ export interface RunAnalysisOptions {
   module: StudentModule;
   /** console bytes the module may cause after loading before it is a flood */
   chatterBytes: number;
+  /** whether a flood fails the driver (else it is reported as advice) */
+  chatterFails?: boolean;
 }
 
 export interface RunAnalysis {
@@ -50,19 +52,21 @@ export async function analyzeRun(outcome: VmOutcome, opts: RunAnalysisOptions): 
   if (loadStartLine !== undefined) {
     const markerLines = new Set(parsed.markers.map((m) => m.line));
     const flood = chatterFinding(measureChatter(outcome.console, loadStartLine, findings, outcome.consoleDroppedBytes, markerLines), opts.chatterBytes, loadStartLine);
-    if (flood) findings.push(flood);
+    if (flood) findings.push(opts.chatterFails === false ? { ...flood, advisory: true } : flood);
   }
   return { findings, ...(loadStartLine !== undefined ? { loadStartLine } : {}) };
 }
 
 /**
  * Kernel log records of warning level or worse that the harness read from /dev/kmsg but that
- * never reached the console: the module silenced the console. Records printed in the last
- * second before the harness's last authenticated event may still have been on their way to the
- * console and do not count. The reports among them are analyzed from the forwarded records.
+ * are not in the console we kept. With a complete console, the module silenced it: tampering,
+ * and the reports among the records are analyzed from the forwarded copy. With a console cut in
+ * the middle (a flood), the reports are recovered the same way, without blame. Records printed
+ * in the last second before the harness's last authenticated event may still have been on their
+ * way to the console and do not count.
  */
 async function hiddenReports(outcome: VmOutcome, console: string, known: readonly Finding[], opts: RunAnalysisOptions): Promise<Finding[]> {
-  if (outcome.consoleDroppedBytes > 0 || outcome.stoppedBy === 'flood') return []; // a capped console proves nothing
+  const capped = outcome.consoleDroppedBytes > 0 || outcome.stoppedBy === 'flood';
   const forwarded = outcome.events.filter((e): e is Extract<HarnessEvent, { event: 'kmsg' }> => e.event === 'kmsg').flatMap((e) => e.lines.flatMap(asConsoleLines));
   if (forwarded.length === 0) return [];
   const lastUptime = Math.max(0, ...outcome.events.map((e) => ('uptimeMs' in e ? e.uptimeMs : 0))) / 1000;
@@ -74,6 +78,9 @@ async function hiddenReports(outcome: VmOutcome, console: string, known: readonl
   if (missing.length === 0) return [];
   const titles = new Set(known.map((f) => f.title));
   const recovered = (await symbolizeFindings(parseConsoleLog(forwarded.join('\n')).findings, opts.module)).filter((f) => !titles.has(f.title));
+  // a console capped in the middle (a flood) lost these lines honestly: the reports still count,
+  // from the harness's copy, but nothing was hidden
+  if (capped) return recovered.map((f) => ({ ...f, title: `${f.title} (from the kernel log; the console was cut)` }));
   return [
     tamper(`tamper: ${missing.length} kernel warning or error line${missing.length === 1 ? '' : 's'} never reached the console`, missing.slice(0, 20).join('\n')),
     ...recovered.map((f) => ({ ...f, title: `${f.title} (kept off the console)` })),

@@ -19,7 +19,7 @@ function corruptsTheHeap(report: AnalyzedReport): boolean {
 
 /** Functions of the allocator and of KASAN's bookkeeping: a crash there is the heap's, not the caller's. */
 const ALLOCATOR_INTERNALS =
-  /^_*(?:kmem_cache_|kmalloc|kfree|kzalloc|krealloc|slab_|___?slab_|__slab|new_slab|allocate_slab|discard_slab|deactivate_slab|get_partial|get_freepointer|set_freepointer|freelist_|virt_to_(?:slab|folio|head_page|page)|qlist_|qlink_|kasan_|kmemleak_|create_object|__create_object|delete_object|free_debug_processing|alloc_debug_processing|check_(?:slab|object|bytes)|on_freelist|rmqueue|free_pcppages_bulk|free_unref_page|free_one_page|__free_pages|alloc_pages|get_page_from_freelist|memcg_slab_|obj_cgroup_|setup_object|shuffle_freelist|put_cpu_partial|unfreeze_partials|do_slab_free|kvfree|vfree|vmalloc)/;
+  /^_*(?:kmem_cache_|kmalloc|kfree|kzalloc|krealloc|slab_|___?slab_|__slab|new_slab|allocate_slab|discard_slab|deactivate_slab|get_partial|get_freepointer|set_freepointer|freelist_|virt_to_(?:slab|folio|head_page|page)|qlist_|qlink_|kasan_|kmemleak_|create_object|__create_object|delete_object|(?:__)?lookup_object|find_and_(?:get|remove)_object|__find_and_remove_object|put_object|(?:__)?paint_it|scan_block|scan_object|update_checksum|free_debug_processing|alloc_debug_processing|check_(?:slab|object|bytes)|on_freelist|rmqueue|free_pcppages_bulk|free_unref_page|free_one_page|__free_pages|alloc_pages|get_page_from_freelist|memcg_slab_|obj_cgroup_|setup_object|shuffle_freelist|put_cpu_partial|unfreeze_partials|do_slab_free|kvfree|vfree|vmalloc)/;
 
 /** Frames only a task dying of an oops has (a plain `do_exit` is any task's exit). */
 const DYING_TASK = /^(?:make_task_dead|rewind_stack_do_exit|rewind_stack_and_make_dead)$/;

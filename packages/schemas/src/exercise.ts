@@ -61,8 +61,10 @@ export const ExerciseSpec = z
         buildTimeoutSeconds: z.number().int().positive().default(120),
         /** wall clock for the whole VM run: boot, tests, unload */
         vmTimeoutSeconds: z.number().int().positive().default(240),
-        /** kernel console bytes after which the VM is stopped (a flood must not stall grading) */
+        /** kernel console bytes kept for analysis and display (the start and the end; reports from the middle come from the harness's own copy of the kernel log) */
         consoleBytes: z.number().int().positive().default(512 * 1024),
+        /** console bytes after which the VM is stopped: far above the chatter limit, so a chatty driver's real bug still shows */
+        consoleKillBytes: z.number().int().positive().default(8 * 1024 * 1024),
         /** console bytes the module may cause after loading, kernel reports aside, before it counts as a flood */
         chatterBytes: z.number().int().positive().default(64 * 1024),
       })
@@ -77,6 +79,15 @@ export const ExerciseSpec = z
       .object({
         symbols: z.array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_.]*\*?$/)).default([]),
         instructions: z.array(z.string().regex(/^[a-z][a-z0-9]*$/)).default([]),
+      })
+      .prefault({}),
+    /** how findings count beyond failing the test they happened in */
+    scoring: z
+      .object({
+        /** points a failing finding not tied to any test costs, once per kind (console flood, stack frame...) */
+        findingPenalty: z.number().int().nonnegative().default(2),
+        /** whether a console flood alone fails the driver; if not, it is reported as advice */
+        chatterFails: z.boolean().default(true),
       })
       .prefault({}),
     tests: z.array(ExerciseTest).min(1),

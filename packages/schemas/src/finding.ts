@@ -91,5 +91,22 @@ export const Finding = z.object({
    * in the same findings list, of the finding that caused it
    */
   consequenceOf: z.number().int().nonnegative().optional(),
+  /** reported for the student's information only: it does not fail the driver (e.g. chatter, where the exercise allows it) */
+  advisory: z.boolean().optional(),
+  /**
+   * for a finding whose stack does not pass through the module: where in the student's code it
+   * most likely comes from, found elsewhere (the report's other stacks, module functions it names,
+   * the module's own calls of the failing kind), and how sure that is
+   */
+  suspect: z
+    .object({
+      function: z.string(),
+      file: z.string().optional(),
+      line: z.number().int().positive().optional(),
+      source: z.string().optional(),
+      confidence: z.enum(['high', 'medium', 'low']),
+      why: z.string(),
+    })
+    .optional(),
 });
 export type Finding = z.infer<typeof Finding>;

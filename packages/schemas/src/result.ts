@@ -59,6 +59,18 @@ export const GradeResult = z.object({
   tests: z.array(TestResult),
   findings: z.array(Finding),
   timings: Timings,
+  /** points taken off beyond failed tests: findings not tied to a test (console flood, stack frames...) */
+  deductions: z.array(z.object({ points: z.number().nonnegative(), reason: z.string() })).optional(),
+  /** what graded it: the kernel build, the harness and the exercise, so gradings on several hosts can be compared */
+  environment: z
+    .object({
+      kernelKey: z.string(),
+      harnessHash: z.string(),
+      exerciseHash: z.string(),
+      /** the exercise version the grading used, when the caller pinned one */
+      exerciseVersion: z.number().int().positive().optional(),
+    })
+    .optional(),
   /** set for `error` verdicts: what failed in kgrader's own infrastructure; retrying may help */
   infrastructureError: z.string().optional(),
   /** the kernel console, capped (head and tail kept) */

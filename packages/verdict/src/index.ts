@@ -39,9 +39,23 @@ export interface VerdictInput {
   timings: Timings;
 }
 
-/** Only findings that can be the student's: kmemleak reports must involve their module. */
+/**
+ * Only findings that can be the student's: kmemleak reports must involve their module. The
+ * `consequenceOf` indices are renumbered for the shorter list (dropped when their cause goes).
+ */
 export function relevantFindings(findings: readonly Finding[], moduleName: string): Finding[] {
-  return findings.filter((f) => f.kind !== 'kmemleak' || f.frames.some((fr) => fr.module === moduleName));
+  const kept: number[] = [];
+  findings.forEach((f, i) => {
+    if (f.kind !== 'kmemleak' || f.frames.some((fr) => fr.module === moduleName)) kept.push(i);
+  });
+  const newIndex = new Map(kept.map((old, i) => [old, i]));
+  return kept.map((old) => {
+    const f = findings[old]!;
+    if (f.consequenceOf === undefined) return f;
+    const cause = newIndex.get(f.consequenceOf);
+    const { consequenceOf: _dropped, ...rest } = f;
+    return cause === undefined ? rest : { ...rest, consequenceOf: cause };
+  });
 }
 
 /**
@@ -148,6 +162,8 @@ export function decideVerdict(input: VerdictInput): Omit<GradeResult, 'console' 
                 ? `the VM stopped reporting during test ${vm.stalledIn ?? runningAtEnd ?? '?'}`
                 : `the test harness vanished${runningAtEnd ? ` during test ${runningAtEnd}` : ''} (it was killed, or the kernel stopped running it)`;
   if (stopReason && !crash && !['flood', 'channel-flood', 'timeout'].includes(vm.stoppedBy ?? '') && !vm.oomKilled) {
+    // lost right after the kernel reported a bug in the same test: most likely its consequence
+    const cause = findings.findIndex((f) => !f.advisory && f.consequenceOf === undefined && f.test === runningAtEnd);
     findings.push({
       kind: 'harness-lost',
       title: `harness lost: ${stopReason}`,
@@ -156,12 +172,13 @@ export function decideVerdict(input: VerdictInput): Omit<GradeResult, 'console' 
       count: 1,
       ...(runningAtEnd ? { test: runningAtEnd } : {}),
       ...(input.loadStartLine !== undefined ? { line: input.loadStartLine } : {}),
+      ...(cause >= 0 ? { consequenceOf: cause } : {}),
     });
   }
 
   const tests: TestResult[] = exercise.tests.map((test) => {
     const end = ended.get(test.name);
-    const during = findings.filter((f) => f.test === test.name);
+    const during = findings.filter((f) => f.test === test.name && !f.advisory);
     const reported = during.length > 0 ? `\nkernel reported during this test: ${during.map((f) => f.title).join('; ')}` : '';
     if (end) {
       // after load a harness `error` is what the module did to the test process: a failure
@@ -182,31 +199,63 @@ export function decideVerdict(input: VerdictInput): Omit<GradeResult, 'console' 
     return { name: test.name, status: 'skip', points: 0, maxPoints: test.points, output: `not run: ${stopReason ?? 'an earlier test stopped the run'}` };
   });
 
-  const score = tests.reduce((sum, t) => sum + t.points, 0);
-  const failed = tests.filter((t) => t.status !== 'pass');
-  const pass = failed.length === 0 && findings.length === 0;
+  const failing = findings.filter((f) => !f.advisory);
+  const failedTests = tests.filter((t) => t.status !== 'pass');
+  const pass = failedTests.length === 0 && failing.length === 0;
+  const testScore = tests.reduce((sum, t) => sum + t.points, 0);
+  const deductions = pass ? [] : deductionsFor(exercise, failing, testScore, base.maxScore);
+  const score = Math.max(0, testScore - deductions.reduce((sum, d) => sum + d.points, 0));
   return {
     ...base,
     verdict: pass ? 'pass' : 'fail',
     score,
-    summary: pass
-      ? `All ${tests.length} tests passed and the kernel reported nothing.`
-      : summarizeFailure(failed, findings, stopReason),
+    summary: pass ? passSummary(tests.length, findings) : summarizeFailure(failedTests, failing, deductions, stopReason),
     tests,
     findings,
+    ...(deductions.length > 0 ? { deductions } : {}),
   };
 }
 
-function summarizeFailure(failed: TestResult[], findings: Finding[], stopReason?: string): string {
+/**
+ * Points taken off for failing findings that no test carries (a console flood, a stack frame,
+ * tampering outside a test...): the exercise's penalty once per kind. A driver that fails never
+ * keeps a full score: if nothing else took a point, one is taken for the first finding.
+ */
+function deductionsFor(exercise: ExerciseSpec, failing: Finding[], testScore: number, maxScore: number): Array<{ points: number; reason: string }> {
+  const testNames = new Set(exercise.tests.map((t) => t.name));
+  const untied = failing.filter((f) => f.consequenceOf === undefined && (f.test === undefined || !testNames.has(f.test)));
+  const deductions: Array<{ points: number; reason: string }> = [];
+  let left = testScore;
+  for (const kind of [...new Set(untied.map((f) => f.kind))]) {
+    const points = Math.min(exercise.scoring.findingPenalty, left);
+    const first = untied.find((f) => f.kind === kind)!;
+    if (points > 0) deductions.push({ points, reason: `${first.title} (not tied to a test)` });
+    left -= points;
+  }
+  if (left === maxScore && maxScore > 0 && failing.length > 0) deductions.push({ points: 1, reason: `${failing[0]!.title}` });
+  return deductions;
+}
+
+function passSummary(testCount: number, findings: Finding[]): string {
+  const advice = findings.filter((f) => f.advisory);
+  return `All ${testCount} tests passed and the kernel reported nothing${advice.length > 0 ? ` (note: ${advice.map((f) => f.title).join('; ')})` : ''}.`;
+}
+
+function summarizeFailure(failed: TestResult[], failing: Finding[], deductions: Array<{ points: number; reason: string }>, stopReason?: string): string {
   const parts: string[] = [];
-  const first = findings[0];
+  const independent = failing.filter((f) => f.consequenceOf === undefined);
+  const consequences = failing.length - independent.length;
+  const first = independent[0];
   if (first) {
     const frame = first.frames.find((f) => f.file && f.line);
-    parts.push(`The kernel reported ${findings.length === 1 ? 'a problem' : `${findings.length} problems`}, first: ${first.title}${frame ? ` (${frame.file}:${frame.line})` : ''}`);
+    const place = frame ? ` (${frame.file}:${frame.line})` : first.suspect?.file ? ` (likely ${first.suspect.file}:${first.suspect.line})` : '';
+    const count = independent.length === 1 ? 'a problem' : `${independent.length} problems`;
+    parts.push(`The kernel reported ${count}, first: ${first.title}${place}${consequences > 0 ? `, and ${consequences} follow-on report${consequences === 1 ? '' : 's'} caused by ${independent.length === 1 ? 'it' : 'them'}` : ''}`);
   }
   if (stopReason && !first) parts.push(`The run stopped early: ${stopReason}`);
   const realFailures = failed.filter((t) => t.status === 'fail');
   if (realFailures.length > 0) parts.push(`${realFailures.length} test${realFailures.length === 1 ? '' : 's'} failed (${realFailures.map((t) => t.name).join(', ')})`);
+  for (const d of deductions) parts.push(`${d.points} point${d.points === 1 ? '' : 's'} off: ${d.reason}`);
   return `${parts.join('. ')}.`;
 }
 

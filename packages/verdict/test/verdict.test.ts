@@ -306,12 +306,53 @@ describe('decideVerdict: graded runs', () => {
     assert.match(r.summary, /The kernel reported 2 problems, first: possible circular locking/);
   });
 
-  it('fails the run for a finding outside any test, without failing a test', () => {
+  it('fails the run for a finding outside any test, and the score says so: the penalty comes off', () => {
     const w = finding({ kind: 'warning', title: 'WARNING in msgbuf_exit' });
     const r = decide({ findings: [w] });
     assert.equal(r.verdict, 'fail');
-    assert.equal(r.score, MAX);
     assert.ok(r.tests.every((t) => t.status === 'pass'));
+    assert.equal(r.score, MAX - 2);
+    assert.deepEqual(r.deductions, [{ points: 2, reason: 'WARNING in msgbuf_exit (not tied to a test)' }]);
+    assert.match(r.summary, /2 points off: WARNING in msgbuf_exit \(not tied to a test\)/);
+  });
+
+  it('takes the penalty once per kind, never below zero', () => {
+    const flood = (n: number) => finding({ kind: 'console-flood', title: `console flood ${n}`, frames: [] });
+    const r = decide({ findings: [flood(1), flood(2), finding({ kind: 'stack-frame', title: 'stack frame of msgbuf_write is 2048 bytes' })] });
+    assert.equal(r.score, MAX - 4);
+    assert.equal(r.deductions?.length, 2);
+  });
+
+  it('never leaves a failing driver its full score, even with no penalty set', () => {
+    const spec = ExerciseSpec.parse({ ...exercise, scoring: { findingPenalty: 0 } });
+    const r = decide({ exercise: spec, findings: [finding({ kind: 'warning', title: 'WARNING in msgbuf_exit' })] });
+    assert.equal(r.verdict, 'fail');
+    assert.equal(r.score, MAX - 1);
+  });
+
+  it('passes a chatty driver when the exercise lets chatter be advice, and says so', () => {
+    const flood = finding({ kind: 'console-flood', title: 'console flood: 300 KiB printed', frames: [], advisory: true });
+    const r = decide({ findings: [flood] });
+    assert.equal(r.verdict, 'pass');
+    assert.equal(r.score, MAX);
+    assert.match(r.summary, /note: console flood: 300 KiB printed/);
+  });
+
+  it('counts a follow-on report as a consequence, not a second problem', () => {
+    const kasan = finding({ kind: 'kasan', title: 'KASAN: slab-out-of-bounds Write in msgbuf_write', test: 'race_writers' });
+    const gpf = finding({ kind: 'oops', title: 'general protection fault in __lookup_object', test: 'race_writers', consequenceOf: 0, frames: [{ function: '__lookup_object' }] });
+    const ev = events([['load', 'pass'], ['write_read', 'pass'], ['race_writers', 'started']], { done: false });
+    const r = decide({ vm: vm({ events: ev }), findings: [kasan, gpf] });
+    assert.match(r.summary, /^The kernel reported a problem, first: KASAN: slab-out-of-bounds Write in msgbuf_write \(msgbuf.c:46\), and 1 follow-on report caused by it\./);
+  });
+
+  it('marks a harness lost right after a report in the same test as its consequence', () => {
+    const kasan = finding({ kind: 'kasan', title: 'KASAN: slab-out-of-bounds Write in msgbuf_write', test: 'race_writers' });
+    const ev = events([['load', 'pass'], ['write_read', 'pass'], ['race_writers', 'started']], { done: false });
+    const r = decide({ vm: vm({ events: ev, stoppedBy: 'stalled', stalledIn: 'race_writers' }), findings: [kasan] });
+    const lost = r.findings.find((f) => f.kind === 'harness-lost');
+    assert.equal(lost?.consequenceOf, 0);
+    assert.match(r.summary, /a problem, first: KASAN/);
   });
 
   it('fails the crashed test with the crash title and skips the later ones', () => {
@@ -435,6 +476,15 @@ describe('relevantFindings', () => {
   it('matches the module name exactly', () => {
     assert.deepEqual(relevantFindings([ownLeak], 'msgbuf2'), []);
     assert.deepEqual(relevantFindings([foreignLeak], 'othermod'), [foreignLeak]);
+  });
+
+  it('renumbers consequenceOf when a dropped finding came before, and drops it when its cause goes', () => {
+    const kernelLeak = finding({ kind: 'kmemleak', title: 'memory leak in kernel_thing', frames: [{ function: 'kernel_thing' }] });
+    const kasan = finding({ kind: 'kasan', title: 'KASAN: x' });
+    const gpf = finding({ kind: 'oops', title: 'GPF', consequenceOf: 1 });
+    const orphan = finding({ kind: 'oops', title: 'orphan', consequenceOf: 0 });
+    const kept = relevantFindings([kernelLeak, kasan, gpf, orphan], 'msgbuf');
+    assert.deepEqual(kept.map((f) => [f.title, f.consequenceOf]), [['KASAN: x', undefined], ['GPF', 0], ['orphan', undefined]]);
   });
 
   it('returns a new array and leaves the input alone', () => {
