@@ -46,6 +46,13 @@ export function checkExpectation(result: GradeResult, expected: SolutionExpectat
       );
     }
   }
+  if (expected.locatedAt) {
+    const [file, line] = expected.locatedAt.split(':');
+    const places = result.findings
+      .filter((f) => expected.anyOfFindingKinds.length === 0 || expected.anyOfFindingKinds.includes(f.kind))
+      .flatMap((f) => [...f.frames, ...(f.suspect ? [f.suspect] : [])]);
+    assert.ok(places.some((p) => p.file === file && p.line === Number(line)), `a finding located at ${expected.locatedAt}\n${context}`);
+  }
   for (const name of expected.failingTests) {
     const t = result.tests.find((x) => x.name === name);
     assert.ok(t, `test ${name} exists`);

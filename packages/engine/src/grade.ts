@@ -73,7 +73,7 @@ export async function gradeSubmission(opts: GradeOptions): Promise<GradeResult> 
       progress('done', 'build failed');
       return buildOnly();
     }
-    const { koPath, vmKoPath } = compiled;
+    const { koPath, vmKoPath, inspection } = compiled;
     const policyFindings = checkModulePolicy(compiled.inspection, exercise.policy);
     if (policyFindings.length > 0) {
       progress('done', 'the module uses what the exercise does not allow');
@@ -131,10 +131,12 @@ export async function gradeSubmission(opts: GradeOptions): Promise<GradeResult> 
         loadTestName: exercise.tests[0]!.name,
         chatterBytes: exercise.limits.chatterBytes,
         chatterFails: exercise.scoring.chatterFails,
+        moduleCalls: inspection.symbolUses,
         module: {
           name: compiled.module,
           koPath,
           sections: moduleSections(outcome.events),
+        earlierSections: earlierModuleSections(outcome.events),
           submittedNameOf: Object.fromEntries(Object.entries(compiled.layout.buildNames).map(([s, b]) => [b, s])),
           sources: compiled.sources,
         },
@@ -180,6 +182,11 @@ export async function gradeSubmission(opts: GradeOptions): Promise<GradeResult> 
 function reportEvent(event: HarnessEvent, progress: (stage: Stage, message: string) => void): void {
   if (event.event === 'test_start') progress('running', `test ${event.name}`);
   if (event.event === 'test_end') progress('running', `test ${event.name}: ${event.status}`);
+}
+
+/** Where the module was loaded before its last load (load_cycles), oldest first. */
+function earlierModuleSections(events: HarnessEvent[]): Array<Record<string, string>> {
+  return events.filter((e): e is Extract<HarnessEvent, { event: 'module' }> => e.event === 'module').slice(0, -1).map((e) => e.sections);
 }
 
 /** Where the module was last loaded (load_cycles loads it again elsewhere): raw addresses in late reports are there. */

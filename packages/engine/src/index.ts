@@ -9,3 +9,4 @@ export { KernelNotBuiltError, locateKernel } from '@kgrader/kernel';
 export * from './doctor.js';
 export * from './chatter.js';
 export { isSkippedFrame } from '@kgrader/log-parser';
+export * from './suspects.js';

@@ -2,7 +2,9 @@ import { parseConsoleLog, splitLinePrefix, stripLinePrefix } from '@kgrader/log-
 import type { Finding, HarnessEvent } from '@kgrader/schemas';
 import { symbolizeFindings, type StudentModule } from '@kgrader/symbolizer';
 import type { VmOutcome } from '@kgrader/vm';
+import type { SourcePlace } from '@kgrader/builder';
 import { chatterFinding, measureChatter } from './chatter.js';
+import { addSuspects } from './suspects.js';
 
 export interface RunAnalysisOptions {
   /** this grading's marker nonce: only markers carrying it are the harness's */
@@ -13,6 +15,8 @@ export interface RunAnalysisOptions {
   chatterBytes: number;
   /** whether a flood fails the driver (else it is reported as advice) */
   chatterFails?: boolean;
+  /** where the module calls each kernel symbol (build inspection): to place findings that name no module frame */
+  moduleCalls?: Record<string, SourcePlace>;
 }
 
 export interface RunAnalysis {
@@ -48,13 +52,14 @@ export async function analyzeRun(outcome: VmOutcome, opts: RunAnalysisOptions): 
   }
   const hidden = await hiddenReports(outcome, outcome.console, findings, opts);
   findings.push(...hidden);
+  const placed = await addSuspects(findings, { module: opts.module, calls: opts.moduleCalls ?? {} });
 
   if (loadStartLine !== undefined) {
     const markerLines = new Set(parsed.markers.map((m) => m.line));
-    const flood = chatterFinding(measureChatter(outcome.console, loadStartLine, findings, outcome.consoleDroppedBytes, markerLines), opts.chatterBytes, loadStartLine);
-    if (flood) findings.push(opts.chatterFails === false ? { ...flood, advisory: true } : flood);
+    const flood = chatterFinding(measureChatter(outcome.console, loadStartLine, placed, outcome.consoleDroppedBytes, markerLines), opts.chatterBytes, loadStartLine);
+    if (flood) placed.push(opts.chatterFails === false ? { ...flood, advisory: true } : flood);
   }
-  return { findings, ...(loadStartLine !== undefined ? { loadStartLine } : {}) };
+  return { findings: placed, ...(loadStartLine !== undefined ? { loadStartLine } : {}) };
 }
 
 /**

@@ -140,15 +140,18 @@ struct guarded {
 	const char *path;
 	const char *what;
 	int restore; /* write the recorded value back after a change */
+	/* only a lower first number is a change (the console log level: the kernel itself raises it,
+	 * console_verbose(), when lockdep or an oops reports; lowering it hides reports) */
+	int first_number_may_rise;
 	char value[256];
 	int have;
 };
 
 static struct guarded guarded[] = {
-	{ "/proc/sys/kernel/printk", "the console log levels (/proc/sys/kernel/printk)", 1, "", 0 },
-	{ "/sys/module/printk/parameters/ignore_loglevel", "printk.ignore_loglevel", 1, "", 0 },
-	{ "/proc/sys/kernel/printk_devkmsg", "kernel.printk_devkmsg", 1, "", 0 },
-	{ "/proc/consoles", "the registered kernel consoles (/proc/consoles)", 0, "", 0 },
+	{ "/proc/sys/kernel/printk", "the console log level (/proc/sys/kernel/printk)", 1, 1, "", 0 },
+	{ "/sys/module/printk/parameters/ignore_loglevel", "printk.ignore_loglevel", 1, 0, "", 0 },
+	{ "/proc/sys/kernel/printk_devkmsg", "kernel.printk_devkmsg", 1, 0, "", 0 },
+	{ "/proc/consoles", "the registered kernel consoles (/proc/consoles)", 0, 0, "", 0 },
 };
 
 static void normalize(char *s)
@@ -191,6 +194,10 @@ void printk_guard_check(void)
 		normalize(now);
 		if (!strcmp(now, g->value))
 			continue;
+		if (g->first_number_may_rise && atoi(now) >= atoi(g->value)) {
+			snprintf(g->value, sizeof(g->value), "%s", now); /* the kernel's own, more verbose */
+			continue;
+		}
 		char msg[900], esc[2048], ev[2300];
 		int restored = g->restore && write_file(g->path, g->value) == 0;
 		snprintf(msg, sizeof(msg), "%s changed from \"%s\" to \"%s\"%s", g->what, g->value, now,

@@ -40,16 +40,24 @@ export function findCauses(reports: readonly AnalyzedReport[]): (number | undefi
   const causes: (number | undefined)[] = [];
   let lastHeapCorruption: number | undefined;
   let lastOops: number | undefined;
+  let lastLockingBug: number | undefined;
+  const kasanAt = new Map<string, number>();
   reports.forEach((report, i) => {
     const { finding } = report;
     let cause: number | undefined;
     if (lastHeapCorruption !== undefined && isCrash(finding) && crashesInAllocator(finding.frames)) cause = lastHeapCorruption;
     else if (lastOops !== undefined && finding.frames.some((f) => DYING_TASK.test(f.function.split('.')[0]!))) cause = lastOops;
+    // a lock left held (or taken in a deadlocking order) is why tasks then hang waiting for it
+    else if (lastLockingBug !== undefined && finding.kind === 'hung-task') cause = lastLockingBug;
+    // the page fault KASAN saw coming: the same address, just reported by KASAN
+    else if (finding.kind === 'oops' && finding.access?.address && kasanAt.has(finding.access.address)) cause = kasanAt.get(finding.access.address);
     causes.push(cause);
     // A consequence does not become the cause of what follows: the first report stays the cause.
     if (cause !== undefined) return;
     if (corruptsTheHeap(report)) lastHeapCorruption = i;
     if (finding.kind === 'oops' || finding.kind === 'bug') lastOops = i;
+    if (finding.kind === 'kasan' && finding.access?.address && !kasanAt.has(finding.access.address)) kasanAt.set(finding.access.address, i);
+    if (finding.kind === 'lockdep' && /lock held when returning|held lock freed|possible (?:circular|recursive) locking|deadlock/i.test(finding.title)) lastLockingBug = i;
   });
   return causes;
 }

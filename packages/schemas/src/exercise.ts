@@ -122,6 +122,12 @@ export const SolutionExpectation = z.object({
   failingTests: z.array(z.string()).default([]),
   /** a substring the first matching finding's title must contain, e.g. `msgbuf_write` */
   titleIncludes: z.string().optional(),
+  /**
+   * `file:line` a finding of the expected kinds must point at, through its frames or, when its
+   * stack does not pass through the module, its `suspect` (findings that would otherwise point
+   * nowhere: out of memory, a lock held on return to user space, a crash after unload)
+   */
+  locatedAt: z.string().regex(/^[\w.-]+:\d+$/).optional(),
   /** the grading must mark the console as cut (console floods) */
   consoleTruncated: z.boolean().optional(),
   /**

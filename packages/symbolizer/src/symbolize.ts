@@ -12,6 +12,8 @@ export interface StudentModule {
   koPath: string;
   /** load addresses of its sections in the VM (harness `module` event), for raw addresses */
   sections?: Record<string, string>;
+  /** where earlier loads of the module were (it was unloaded and loaded again): code left running from them is still the module's */
+  earlierSections?: Array<Record<string, string>>;
   /** file name in the build folder -> name the student submitted */
   submittedNameOf: Record<string, string>;
   /** submitted file name -> its text */
@@ -29,15 +31,7 @@ interface Lookup {
  * and titles are then filled in too.
  */
 export async function symbolizeFindings(findings: readonly Finding[], module: StudentModule): Promise<Finding[]> {
-  const [sectionsText, symbolsText] = await Promise.all([
-    execFileAsync('readelf', ['-SW', module.koPath]).then((r) => r.stdout),
-    execFileAsync('readelf', ['-sW', module.koPath]).then((r) => r.stdout),
-  ]);
-  const sections = parseReadelfSections(sectionsText);
-  const symbols = parseReadelfSymbols(symbolsText);
-  const loaded = loadedSections(module.sections ?? {}, sections);
-  const resolver = new FrameResolver(module, sections, symbols, loaded);
-
+  const resolver = await resolverFor(module);
   const out: Finding[] = [];
   for (const finding of findings) {
     const frames = await resolver.frames(finding.frames);
@@ -54,6 +48,45 @@ export async function symbolizeFindings(findings: readonly Finding[], module: St
   return out;
 }
 
+async function resolverFor(module: StudentModule): Promise<FrameResolver> {
+  const [sectionsText, symbolsText] = await Promise.all([
+    execFileAsync('readelf', ['-SW', module.koPath]).then((r) => r.stdout),
+    execFileAsync('readelf', ['-sW', module.koPath]).then((r) => r.stdout),
+  ]);
+  const sections = parseReadelfSections(sectionsText);
+  const symbols = parseReadelfSymbols(symbolsText);
+  // the latest load first: an address is looked up there before in the earlier places
+  const loaded = [module.sections ?? {}, ...[...(module.earlierSections ?? [])].reverse()].flatMap((s) => loadedSections(s, sections));
+  return new FrameResolver(module, sections, symbols, loaded);
+}
+
+/** What a raw address in a report is in the module: code (function, line) or a variable. */
+export interface ModuleAddress {
+  address: string;
+  section: string;
+  /** the function or variable the address falls in */
+  symbol?: string;
+  kind: 'code' | 'data';
+  file?: string;
+  line?: number;
+  source?: string;
+}
+
+/**
+ * Describes raw addresses (`ffffffffc0201234`) that fall inside the module, wherever it was
+ * loaded during the run (also after it was unloaded): the function and source line for code,
+ * the variable for data. Addresses outside the module are left out.
+ */
+export async function describeModuleAddresses(addresses: readonly string[], module: StudentModule): Promise<ModuleAddress[]> {
+  const resolver = await resolverFor(module);
+  const out: ModuleAddress[] = [];
+  for (const address of addresses) {
+    const described = await resolver.describe(address);
+    if (described) out.push(described);
+  }
+  return out;
+}
+
 class FrameResolver {
   readonly renamed = new Map<string, string>();
   private readonly cache = new Map<string, Partial<Frame> | null>();
@@ -64,6 +97,28 @@ class FrameResolver {
     private readonly symbols: ElfSymbol[],
     private readonly loaded: Array<{ name: string; start: bigint; size: number }>,
   ) {}
+
+  async describe(address: string): Promise<ModuleAddress | undefined> {
+    const hex = address.replace(/^0x/i, '').toLowerCase();
+    if (!/^[0-9a-f]{1,16}$/.test(hex)) return undefined;
+    const value = BigInt(`0x${hex}`);
+    const place = this.loaded.find((s) => value >= s.start && value < s.start + BigInt(s.size));
+    if (!place) return undefined;
+    const offset = Number(value - place.start);
+    const section = this.sections.find((s) => s.name === place.name);
+    const symbol = section && this.symbols.find((s) => s.sectionIndex === section.index && s.size > 0 && offset >= s.value && offset < s.value + s.size);
+    const code = /^\.(?:init\.|exit\.)?text/.test(place.name);
+    if (!code) return { address: hex, section: place.name, kind: 'data', ...(symbol ? { symbol: symbol.name } : {}) };
+    const found = await this.addr2line({ section: place.name, offset });
+    return {
+      address: hex,
+      section: place.name,
+      kind: 'code',
+      ...(symbol ? { symbol: symbol.name } : found?.function ? { symbol: found.function } : {}),
+      ...(found?.file ? { file: found.file, line: found.line } : {}),
+      ...(found?.source !== undefined ? { source: found.source } : {}),
+    };
+  }
 
   async frames(frames: readonly Frame[]): Promise<Frame[]> {
     return Promise.all(frames.map((f) => this.frame(f)));
