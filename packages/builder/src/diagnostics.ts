@@ -44,3 +44,33 @@ export function parseDiagnostics(cleanLog: string): Diagnostic[] {
 function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
+
+const IN_FUNCTION = /^([A-Za-z0-9_.-]+\.[ch]): In function ['‘]([^'’]+)['’]:$/;
+const FRAME_SIZE = /the frame size of (\d+) bytes is larger than (\d+) bytes/;
+
+/** A function whose stack frame is larger than the exercise allows (gcc -Wframe-larger-than). */
+export interface LargeFrame {
+  function: string;
+  file: string;
+  line: number;
+  bytes: number;
+  limit: number;
+}
+
+/** gcc's -Wframe-larger-than warnings in a cleaned build log, with the function each is about. Pure. */
+export function largeFrames(cleanLog: string): LargeFrame[] {
+  const out: LargeFrame[] = [];
+  let fn: string | undefined;
+  for (const raw of cleanLog.split('\n')) {
+    const line = raw.trim();
+    const inFn = IN_FUNCTION.exec(line);
+    if (inFn) {
+      fn = inFn[2];
+      continue;
+    }
+    const gcc = GCC_LINE.exec(line);
+    const size = gcc && FRAME_SIZE.exec(gcc[5]!);
+    if (gcc && size) out.push({ function: fn ?? '?', file: gcc[1]!, line: Number(gcc[2]), bytes: Number(size[1]), limit: Number(size[2]) });
+  }
+  return out;
+}

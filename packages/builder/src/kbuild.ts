@@ -27,14 +27,15 @@ export function inferModuleName(sources: ReadonlyArray<{ name: string; text: str
 
 /**
  * Writes the Kbuild for one module built from every submitted .c file, with -g so findings map
- * to source lines. Kbuild forbids an object named like a composite module, so such a file is
+ * to source lines, and gcc's stack-frame warning at the exercise's limit. Kbuild forbids an object named like a composite module, so such a file is
  * renamed `<module>_main.c` in the build folder (and mapped back when reporting).
  */
-export function kbuildFor(module: string, fileNames: readonly string[]): KbuildLayout {
+export function kbuildFor(module: string, fileNames: readonly string[], stackFrameBytes = 1024): KbuildLayout {
   const cFiles = fileNames.filter((n) => n.endsWith('.c')).sort();
   const buildNames: Record<string, string> = {};
   for (const name of fileNames) buildNames[name] = name;
-  const header = '# written by kgrader: the submission may not bring its own build files\nccflags-y := -g -Wall\n';
+  // -Wframe-larger-than: kernel stacks are 16 KiB for a whole call chain; a big frame is a finding
+  const header = `# written by kgrader: the submission may not bring its own build files\nccflags-y := -g -Wall -Wframe-larger-than=${stackFrameBytes}\n`;
   if (cFiles.length === 1 && cFiles[0] === `${module}.c`) {
     return { module, kbuild: `${header}obj-m := ${module}.o\n`, buildNames };
   }

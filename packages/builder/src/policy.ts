@@ -1,4 +1,5 @@
 import type { Finding, Frame } from '@kgrader/schemas';
+import type { LargeFrame } from './diagnostics.js';
 import type { Instruction, ModuleInspection, SourcePlace } from './inspect.js';
 
 /**
@@ -118,4 +119,15 @@ export function checkModulePolicy(inspection: ModuleInspection, policy: PolicyOp
 function policyFinding(title: string, where: SourcePlace | undefined, raw: string): Finding {
   const frame: Frame | undefined = where?.function ? { function: where.function, ...(where.file ? { file: where.file } : {}), ...(where.line ? { line: where.line } : {}) } : undefined;
   return { kind: 'policy', title, frames: frame ? [frame] : [], raw, count: 1 };
+}
+
+/** A `stack-frame` finding for each function whose frame is larger than the exercise allows. */
+export function stackFrameFindings(frames: readonly LargeFrame[]): Finding[] {
+  return frames.map((f) => ({
+    kind: 'stack-frame' as const,
+    title: `stack frame of ${f.function} is ${f.bytes} bytes (limit ${f.limit})`,
+    frames: [{ function: f.function, file: f.file, line: f.line }],
+    raw: `${f.file}:${f.line}: the frame size of ${f.bytes} bytes is larger than ${f.limit} bytes`,
+    count: 1,
+  }));
 }

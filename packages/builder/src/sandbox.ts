@@ -75,7 +75,7 @@ export async function compileModule(opts: CompileOptions): Promise<CompiledModul
   const started = Date.now();
   const sources = await readSubmission(opts.sourceDir, opts.exercise);
   const module = opts.exercise.module ?? inferModuleName(Object.entries(sources).map(([name, text]) => ({ name, text })));
-  const layout = kbuildFor(module, Object.keys(sources));
+  const layout = kbuildFor(module, Object.keys(sources), opts.exercise.limits.stackFrameBytes);
   await mkdir(opts.buildDir, { recursive: true });
   for (const [name, buildName] of Object.entries(layout.buildNames)) {
     await copyFile(join(opts.sourceDir, name), join(opts.buildDir, buildName));

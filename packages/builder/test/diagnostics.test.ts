@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { Diagnostic } from '@kgrader/schemas';
-import { cleanBuildLog, kbuildFor, parseDiagnostics } from '../src/index.js';
+import { cleanBuildLog, kbuildFor, largeFrames, parseDiagnostics } from '../src/index.js';
 
 const BUILD_DIR = '/tmp/kgrader-run-abc/build';
 const KERNEL = '/opt/kgrader/kernel/linux-6.1.90';
@@ -145,5 +145,21 @@ describe('parseDiagnostics', () => {
 
   it('returns nothing for an empty log', () => {
     assert.deepEqual(parseDiagnostics(''), []);
+  });
+});
+
+describe('largeFrames', () => {
+  it('reads gcc frame-size warnings with the function they are in', () => {
+    const log = [
+      'make: Entering directory \'<kernel>\'',
+      '  CC [M]  bigstack.o',
+      "bigstack.c: In function ‘bigstack_write’:",
+      'bigstack.c:41:1: warning: the frame size of 2112 bytes is larger than 1024 bytes [-Wframe-larger-than=]',
+      '   41 | }',
+      '      | ^',
+      "bigstack.c: In function ‘other’:",
+      'bigstack.c:50:5: warning: unused variable ‘x’ [-Wunused-variable]',
+    ].join('\n');
+    assert.deepEqual(largeFrames(log), [{ function: 'bigstack_write', file: 'bigstack.c', line: 41, bytes: 2112, limit: 1024 }]);
   });
 });

@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { inferModuleName, kbuildFor, moduleNameFromStem } from '../src/index.js';
 
-const HEADER = '# written by kgrader: the submission may not bring its own build files\nccflags-y := -g -Wall\n';
+const HEADER = '# written by kgrader: the submission may not bring its own build files\nccflags-y := -g -Wall -Wframe-larger-than=1024\n';
 
 /** The non-comment assignments of a Kbuild text, as `name op value` triples. */
 function assignments(kbuild: string): Record<string, string> {
@@ -22,6 +22,11 @@ describe('kbuildFor: single file', () => {
     assert.deepEqual(layout.buildNames, { 'msgbuf.c': 'msgbuf.c', 'msgbuf.h': 'msgbuf.h' });
   });
 
+  it('warns about stack frames over the exercise limit (1024 bytes by default)', () => {
+    assert.match(assignments(kbuildFor('msgbuf', ['msgbuf.c']).kbuild)['ccflags-y']!, /(^|\s)-Wframe-larger-than=1024(\s|$)/);
+    assert.match(assignments(kbuildFor('msgbuf', ['msgbuf.c'], 512).kbuild)['ccflags-y']!, /(^|\s)-Wframe-larger-than=512(\s|$)/);
+  });
+
   it('compiles with -g so findings map to lines', () => {
     const layout = kbuildFor('msgbuf', ['msgbuf.c']);
     assert.match(assignments(layout.kbuild)['ccflags-y']!, /(^|\s)-g(\s|$)/);
@@ -29,7 +34,7 @@ describe('kbuildFor: single file', () => {
 
   it('builds a single file with another name as a composite module', () => {
     const layout = kbuildFor('msgbuf', ['driver.c']);
-    assert.deepEqual(assignments(layout.kbuild), { 'ccflags-y': '-g -Wall', 'obj-m': 'msgbuf.o', 'msgbuf-y': 'driver.o' });
+    assert.deepEqual(assignments(layout.kbuild), { 'ccflags-y': '-g -Wall -Wframe-larger-than=1024', 'obj-m': 'msgbuf.o', 'msgbuf-y': 'driver.o' });
     assert.deepEqual(layout.buildNames, { 'driver.c': 'driver.c' });
   });
 

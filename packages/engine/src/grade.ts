@@ -1,7 +1,7 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BuildInfrastructureError, checkModulePolicy, compileModule, type CompiledModule } from '@kgrader/builder';
+import { BuildInfrastructureError, checkModulePolicy, compileModule, largeFrames, stackFrameFindings, type CompiledModule } from '@kgrader/builder';
 import { planFor } from '@kgrader/harness';
 import { KernelNotBuiltError, locateKernel, type KernelInfo } from '@kgrader/kernel';
 import { parseConsoleLog } from '@kgrader/log-parser';
@@ -141,6 +141,8 @@ export async function gradeSubmission(opts: GradeOptions): Promise<GradeResult> 
           sources: compiled.sources,
         },
       });
+      // build-time findings that do not stop the module from running: oversized stack frames
+      analysis.findings.push(...stackFrameFindings(largeFrames(compiled.log)));
       const verdict = decideVerdict({
         exercise,
         build,

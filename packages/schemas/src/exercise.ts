@@ -59,6 +59,8 @@ export const ExerciseSpec = z
         maxFileBytes: z.number().int().positive().default(256 * 1024),
         maxTotalBytes: z.number().int().positive().default(1024 * 1024),
         buildTimeoutSeconds: z.number().int().positive().default(120),
+        /** a function's stack frame above this many bytes is a `stack-frame` finding (gcc -Wframe-larger-than; KASAN's redzones count) */
+        stackFrameBytes: z.number().int().min(128).max(16384).default(1024),
         /** wall clock for the whole VM run: boot, tests, unload */
         vmTimeoutSeconds: z.number().int().positive().default(240),
         /** kernel console bytes kept for analysis and display (the start and the end; reports from the middle come from the harness's own copy of the kernel log) */

@@ -241,6 +241,8 @@ function passSummary(testCount: number, findings: Finding[]): string {
   return `All ${testCount} tests passed and the kernel reported nothing${advice.length > 0 ? ` (note: ${advice.map((f) => f.title).join('; ')})` : ''}.`;
 }
 
+const NOT_KERNEL_REPORTS = new Set(['policy', 'stack-frame', 'console-flood', 'tamper', 'harness-lost']);
+
 function summarizeFailure(failed: TestResult[], failing: Finding[], deductions: Array<{ points: number; reason: string }>, stopReason?: string): string {
   const parts: string[] = [];
   const independent = failing.filter((f) => f.consequenceOf === undefined);
@@ -250,7 +252,9 @@ function summarizeFailure(failed: TestResult[], failing: Finding[], deductions: 
     const frame = first.frames.find((f) => f.file && f.line);
     const place = frame ? ` (${frame.file}:${frame.line})` : first.suspect?.file ? ` (likely ${first.suspect.file}:${first.suspect.line})` : '';
     const count = independent.length === 1 ? 'a problem' : `${independent.length} problems`;
-    parts.push(`The kernel reported ${count}, first: ${first.title}${place}${consequences > 0 ? `, and ${consequences} follow-on report${consequences === 1 ? '' : 's'} caused by ${independent.length === 1 ? 'it' : 'them'}` : ''}`);
+    // kgrader's own findings (build-time checks, tampering, a lost harness) are not the kernel's reports
+    const who = independent.every((f) => !NOT_KERNEL_REPORTS.has(f.kind)) ? 'The kernel reported' : 'kgrader found';
+    parts.push(`${who} ${count}, first: ${first.title}${place}${consequences > 0 ? `, and ${consequences} follow-on report${consequences === 1 ? '' : 's'} caused by ${independent.length === 1 ? 'it' : 'them'}` : ''}`);
   }
   if (stopReason && !first) parts.push(`The run stopped early: ${stopReason}`);
   const realFailures = failed.filter((t) => t.status === 'fail');
