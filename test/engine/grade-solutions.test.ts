@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { after, before, describe, test } from 'node:test';
 import { SolutionExpectations } from '@kgrader/schemas';
 import { repoRoot } from '../support/cli.js';
-import { checkExpectation, gradeJson, gradeWithSymbolsAllowed } from '../support/grading.js';
+import { checkExpectation, gradeJson, gradeVariant } from '../support/grading.js';
 
 /** graded several times by the determinism test instead */
 const REPEATED = 'msgbuf/buggy-race-realloc';
@@ -50,17 +50,17 @@ for (const slug of (await readdir(`${repoRoot}exercises`)).sort()) {
         const { result, code } = await gradeJson(dir, slug);
         checkExpectation(result, expected, await readdir(dir), code);
       });
-      const deeper = expected.withSymbolsAllowed;
-      if (deeper) {
-        test(`${name}: still fails with ${deeper.symbols.join(', ')} allowed, caught as ${deeper.anyOfFindingKinds.join('|')}`, async () => {
+      for (const variant of expected.variants) {
+        test(`${name}, ${variant.description}: ${variant.verdict}`, async () => {
           const dir = `${repoRoot}exercises/${slug}/solutions/${name}`;
-          const { result, code } = await gradeWithSymbolsAllowed(dir, slug, deeper.symbols);
+          const { result, code } = await gradeVariant(dir, slug, variant);
           const context = `${result.verdict}: ${result.summary}\nfindings: ${result.findings.map((f) => `[${f.kind}] ${f.title}`).join('; ')}`;
-          assert.equal(result.verdict, 'fail', context);
-          assert.equal(code, 1);
-          assert.ok(!result.findings.some((f) => f.kind === 'policy'), `the widened policy let the module run\n${context}`);
-          assert.ok(result.findings.some((f) => deeper.anyOfFindingKinds.includes(f.kind)), context);
-          assert.ok(result.score < result.maxScore, context);
+          assert.equal(result.verdict, variant.verdict, context);
+          assert.equal(code, variant.verdict === 'pass' ? 0 : 1);
+          if (variant.allowSymbols.length > 0) assert.ok(!result.findings.some((f) => f.kind === 'policy'), `the widened policy let the module run\n${context}`);
+          if (variant.kcsanTests.length > 0) assert.ok((result.timings.kcsan ?? 0) > 0, 'the KCSAN pass ran');
+          if (variant.anyOfFindingKinds.length > 0) assert.ok(result.findings.some((f) => variant.anyOfFindingKinds.includes(f.kind)), context);
+          if (variant.verdict === 'fail') assert.ok(result.score < result.maxScore, context);
         });
       }
     }

@@ -64,15 +64,15 @@ export function checkExpectation(result: GradeResult, expected: SolutionExpectat
 
 
 /**
- * Grades a hostile solution again with its exercise's policy widened by some kernel symbols
- * (a copy of the exercise in a temporary exercises folder), so the module gets past the
- * build-time check and the deeper defence must catch it on its own.
+ * Grades a solution again with its exercise changed (a copy of the exercise in a temporary
+ * exercises folder): kernel symbols allowed, or a KCSAN pass over some tests.
  */
-export async function gradeWithSymbolsAllowed(dir: string, slug: string, symbols: string[]): Promise<{ result: GradeResult; code: number | null }> {
-  const root = await mkdtemp(join(tmpdir(), 'kgrader-widened-'));
+export async function gradeVariant(dir: string, slug: string, variant: SolutionExpectation['variants'][number]): Promise<{ result: GradeResult; code: number | null }> {
+  const root = await mkdtemp(join(tmpdir(), 'kgrader-variant-'));
   try {
-    const spec = JSON.parse(await readFile(`${repoRoot}exercises/${slug}/exercise.json`, 'utf8')) as { policy?: { symbols?: string[] } };
-    spec.policy = { ...spec.policy, symbols: [...(spec.policy?.symbols ?? []), ...symbols] };
+    const spec = JSON.parse(await readFile(`${repoRoot}exercises/${slug}/exercise.json`, 'utf8')) as { policy?: { symbols?: string[] }; kcsan?: { tests: string[] } };
+    if (variant.allowSymbols.length > 0) spec.policy = { ...spec.policy, symbols: [...(spec.policy?.symbols ?? []), ...variant.allowSymbols] };
+    if (variant.kcsanTests.length > 0) spec.kcsan = { tests: variant.kcsanTests };
     await mkdir(join(root, slug), { recursive: true });
     await writeFile(join(root, slug, 'exercise.json'), JSON.stringify(spec));
     return await gradeJson(dir, slug, { KGRADER_EXERCISES_DIR: root });

@@ -9,8 +9,13 @@ const execFileAsync = promisify(execFile);
 /** The script that builds the kernel; also the one place that knows the cache key. */
 export const buildKernelScript = fileURLToPath(new URL('../../scripts/build-kernel.sh', import.meta.url));
 
+/** Sanitizer flavors of the grading kernel (config/<flavor>.config). */
+export type KernelFlavor = 'kasan' | 'kcsan';
+
 export const KernelInfo = z.object({
   key: z.string(),
+  /** absent in manifests written before flavors existed: those are kasan */
+  flavor: z.enum(['kasan', 'kcsan']).default('kasan'),
   sourceVersion: z.string(),
   configHash: z.string(),
   kernelRelease: z.string(),
@@ -37,10 +42,10 @@ export function defaultCacheDir(home: string, xdgCacheHome?: string): string {
  * Finds the grading kernel that the current config fragment and installed linux-source produce.
  * Never builds: building takes minutes and belongs to `npm run setup`.
  */
-export async function locateKernel(cacheDir: string): Promise<KernelInfo> {
+export async function locateKernel(cacheDir: string, flavor: KernelFlavor = 'kasan'): Promise<KernelInfo> {
   let dir: string;
   try {
-    const { stdout } = await execFileAsync('bash', [buildKernelScript, '--print-dir'], {
+    const { stdout } = await execFileAsync('bash', [buildKernelScript, '--flavor', flavor, '--print-dir'], {
       env: { ...minimalEnv(), KGRADER_CACHE_DIR: cacheDir },
     });
     dir = stdout.trim();
@@ -52,7 +57,7 @@ export async function locateKernel(cacheDir: string): Promise<KernelInfo> {
   try {
     manifest = await readFile(`${dir}/kernel.json`, 'utf8');
   } catch {
-    throw new KernelNotBuiltError(`the grading kernel is not built yet (expected ${dir}); run: npm run setup`);
+    throw new KernelNotBuiltError(`the ${flavor} grading kernel is not built yet (expected ${dir}); run: npm run setup`);
   }
   return KernelInfo.parse(JSON.parse(manifest));
 }

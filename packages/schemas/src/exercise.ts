@@ -83,6 +83,12 @@ export const ExerciseSpec = z
         instructions: z.array(z.string().regex(/^[a-z][a-z0-9]*$/)).default([]),
       })
       .prefault({}),
+    /**
+     * run these tests (race tests, usually) a second time on the KCSAN kernel, which reports
+     * data races (plain concurrent accesses) that corrupt nothing KASAN can see; costs a second
+     * build and VM run
+     */
+    kcsan: z.object({ tests: z.array(z.string()).min(1) }).optional(),
     /** how findings count beyond failing the test they happened in */
     scoring: z
       .object({
@@ -101,6 +107,9 @@ export const ExerciseSpec = z
         ctx.addIssue({ code: 'custom', path: ['tests', i, 'name'], message: `duplicate test name ${t.name}` });
       }
       names.add(t.name);
+    }
+    for (const name of spec.kcsan?.tests ?? []) {
+      if (!names.has(name)) ctx.addIssue({ code: 'custom', path: ['kcsan', 'tests'], message: `kcsan names test ${name}, which the exercise does not have` });
     }
     if (spec.tests[0]?.kind !== 'load') {
       ctx.addIssue({ code: 'custom', path: ['tests', 0], message: 'the first test must be of kind load' });
@@ -133,11 +142,22 @@ export const SolutionExpectation = z.object({
   /** the grading must mark the console as cut (console floods) */
   consoleTruncated: z.boolean().optional(),
   /**
-   * hostile solutions: graded a second time with the exercise's policy widened by these kernel
-   * symbols (so the build-time check lets the module run), it must still fail, caught by a
-   * finding of one of these kinds: the deeper defence holds on its own
+   * the same solution graded again with the exercise changed: with kernel symbols allowed (so a
+   * hostile module gets past the build-time check and a deeper defence must catch it on its
+   * own), or with a KCSAN pass over some tests (data races KASAN cannot see)
    */
-  withSymbolsAllowed: z.object({ symbols: z.array(z.string()).min(1), anyOfFindingKinds: z.array(z.string()).min(1) }).optional(),
+  variants: z
+    .array(
+      z.object({
+        description: z.string(),
+        allowSymbols: z.array(z.string()).default([]),
+        kcsanTests: z.array(z.string()).default([]),
+        verdict: z.enum(['pass', 'fail']),
+        /** at least one finding must be of one of these kinds */
+        anyOfFindingKinds: z.array(z.string()).default([]),
+      }),
+    )
+    .default([]),
 });
 export type SolutionExpectation = z.infer<typeof SolutionExpectation>;
 

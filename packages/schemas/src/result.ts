@@ -42,6 +42,8 @@ export const Timings = z.object({
   total: z.number().nonnegative(),
   /** guest uptime when the harness printed its first line: the kernel's own boot time */
   kernelBoot: z.number().nonnegative().optional(),
+  /** seconds the KCSAN pass added (build and VM), when the exercise asks for one */
+  kcsan: z.number().nonnegative().optional(),
   /** how the VM started: restored from the saved booted state, or booted from scratch */
   vmStart: z.enum(['restore', 'boot']).optional(),
 });
