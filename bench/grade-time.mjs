@@ -1,30 +1,55 @@
 #!/usr/bin/env node
-// Time-to-verdict breakdown for the msgbuf reference solution, graded by the real CLI.
-// usage: node bench/grade-time.mjs [runs=3] [solution=exercises/msgbuf/solutions/reference] [exercise=msgbuf]
+// Time to verdict, per stage, p50 and p90 over N gradings by the real CLI, for the msgbuf
+// reference and a buggy driver, with the VM restored from its saved state and cold-booted,
+// side by side in one run (interleaved, so load on the machine affects both alike).
+// usage: node bench/grade-time.mjs [--runs 10] [--exercise msgbuf] [--solutions reference,buggy-off-by-one-read] [--modes restore,boot]
 import { spawnSync } from 'node:child_process';
+import { cpus, loadavg } from 'node:os';
+import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const runs = Number(process.argv[2] ?? 3);
-const solution = process.argv[3] ?? 'exercises/msgbuf/solutions/reference';
-const exercise = process.argv[4] ?? 'msgbuf';
-const keys = ['build', 'boot', 'kernelBoot', 'run', 'analyze', 'total'];
-const rows = [];
+const { values: o } = parseArgs({ options: { runs: { type: 'string', default: '10' }, exercise: { type: 'string', default: 'msgbuf' }, solutions: { type: 'string', default: 'reference,buggy-off-by-one-read' }, modes: { type: 'string', default: 'restore,boot' } } });
+const runs = Number(o.runs);
+const solutions = o.solutions.split(',');
+const modes = o.modes.split(',');
+const stages = ['build', 'boot', 'run', 'analyze', 'total'];
+
+const samples = new Map(); // `${solution}|${mode}` -> timings[]
 for (let i = 0; i < runs; i++) {
-  const started = Date.now();
-  const out = spawnSync(process.execPath, [`${root}apps/cli/bin/kgrader.js`, 'grade', solution, '--exercise', exercise, '--json'], { cwd: root, encoding: 'utf8' });
-  const result = JSON.parse(out.stdout);
-  rows.push({ ...result.timings, wall: (Date.now() - started) / 1000, verdict: result.verdict });
-  console.log(`run ${i + 1}: ${result.verdict} ${keys.map((k) => `${k}=${result.timings[k]}s`).join(' ')}`);
+  for (const solution of solutions) {
+    for (const mode of modes) {
+      const out = spawnSync(process.execPath, [`${root}apps/cli/bin/kgrader.js`, 'grade', `exercises/${o.exercise}/solutions/${solution}`, '--exercise', o.exercise, '--json'], {
+        cwd: root,
+        encoding: 'utf8',
+        env: { ...process.env, KGRADER_SNAPSHOTS: mode === 'boot' ? '0' : '1', KGRADER_ATTEMPTS: '1' },
+      });
+      const result = JSON.parse(out.stdout);
+      const key = `${solution}|${mode}`;
+      if (!samples.has(key)) samples.set(key, []);
+      samples.get(key).push({ ...result.timings, verdict: result.verdict });
+      console.error(`run ${i + 1}/${runs} ${solution} ${mode}: ${result.verdict} ${stages.map((s) => `${s}=${result.timings[s]}`).join(' ')} (vm ${result.timings.vmStart ?? '-'})`);
+    }
+  }
 }
-const stat = (k) => {
-  const v = rows.map((r) => r[k]).filter((x) => typeof x === 'number').sort((a, b) => a - b);
-  return { min: v[0], median: v[Math.floor(v.length / 2)], max: v[v.length - 1] };
+
+const pct = (values, p) => {
+  const v = values.filter((x) => typeof x === 'number').sort((a, b) => a - b);
+  if (v.length === 0) return NaN;
+  return v[Math.min(v.length - 1, Math.ceil((p / 100) * v.length) - 1)];
 };
-console.log(`\n${solution} (${exercise}), ${runs} runs, seconds`);
-console.log('stage       min   median    max');
-for (const k of [...keys, 'wall']) {
-  const s = stat(k);
-  console.log(`${k.padEnd(10)} ${String(s.min).padStart(6)} ${String(s.median).padStart(8)} ${String(s.max).padStart(6)}`);
+console.log(`\nkgrader time to verdict (seconds), ${runs} gradings each, ${cpus().length} cores (${cpus()[0]?.model}), load ${loadavg()[0].toFixed(1)} at the end`);
+console.log(`${'solution'.padEnd(26)}${'vm'.padEnd(9)}${stages.map((s) => `${s} p50/p90`.padStart(17)).join('')}  verdicts`);
+for (const solution of solutions) {
+  for (const mode of modes) {
+    const rows = samples.get(`${solution}|${mode}`) ?? [];
+    const verdicts = Object.entries(rows.reduce((a, r) => ({ ...a, [r.verdict]: (a[r.verdict] ?? 0) + 1 }), {})).map(([v, n]) => `${n} ${v}`).join(', ');
+    console.log(`${solution.padEnd(26)}${mode.padEnd(9)}${stages.map((s) => `${pct(rows.map((r) => r[s]), 50).toFixed(1)}/${pct(rows.map((r) => r[s]), 90).toFixed(1)}`.padStart(17)).join('')}  ${verdicts}`);
+  }
 }
-console.log('\nboot = QEMU start to the harness\'s first line (host clock); kernelBoot = guest uptime at that line');
+for (const solution of solutions) {
+  const r = samples.get(`${solution}|restore`);
+  const b = samples.get(`${solution}|boot`);
+  if (r && b) console.log(`${solution}: restore/boot total p50 ratio ${(pct(r.map((x) => x.total), 50) / pct(b.map((x) => x.total), 50)).toFixed(2)}`);
+}
+console.log('boot = QEMU start until the harness answered (restore: loading the saved state); run = tests; total includes build and analysis');

@@ -334,7 +334,7 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
-static void run_race(struct ctx *c, int writers, int readers, int storms, int seconds)
+static void run_race(struct ctx *c, int writers, int readers, int storms, int ms)
 {
 	const char *dev = main_device(c);
 	if (!dev) {
@@ -343,7 +343,7 @@ static void run_race(struct ctx *c, int writers, int readers, int storms, int se
 		return;
 	}
 	if (writers < 1 || writers > 32 || readers < 0 || readers > 32 || storms < 0 || storms > 32 ||
-	    seconds < 1 || seconds > 600) {
+	    ms < 100 || ms > 600000) {
 		error_(c, "bad parameters");
 		return;
 	}
@@ -380,7 +380,7 @@ static void run_race(struct ctx *c, int writers, int readers, int storms, int se
 		th[started++] = wk[i].th;
 	}
 	uint64_t t0 = now_mono_ms();
-	while (now_mono_ms() - t0 < (uint64_t)seconds * 1000)
+	while (now_mono_ms() - t0 < (uint64_t)ms)
 		sleep_ms(50);
 	stop_and_join(th, started);
 	uint64_t dt = now_mono_ms() - t0;
@@ -413,16 +413,22 @@ static void run_race(struct ctx *c, int writers, int readers, int storms, int se
 		fail(c, "no read completed\n");
 }
 
+/* how long a race runs: `ms`, else `seconds` (3) */
+static int race_ms(const struct ctx *c)
+{
+	return (int)test_param_long(c->test, "ms", test_param_long(c->test, "seconds", 3) * 1000);
+}
+
 void t_race_writers(struct ctx *c)
 {
 	run_race(c, (int)test_param_long(c->test, "threads", 4), (int)test_param_long(c->test, "readers", 2),
-		 0, (int)test_param_long(c->test, "seconds", 3));
+		 0, race_ms(c));
 }
 
 void t_race_open_close(struct ctx *c)
 {
 	run_race(c, (int)test_param_long(c->test, "writers", 2), 0,
-		 (int)test_param_long(c->test, "threads", 4), (int)test_param_long(c->test, "seconds", 3));
+		 (int)test_param_long(c->test, "threads", 4), race_ms(c));
 }
 
 /* -------------------------------------------------------- generic_stress */
