@@ -41,8 +41,10 @@ say "TypeScript build"
 npx tsc -b
 npm run -s build -w @kgrader/dashboard
 
-say "grading kernel (built once, cached under ~/.cache/kgrader)"
-bash packages/kernel/scripts/build-kernel.sh
+say "grading kernels (each built once, cached under ~/.cache/kgrader): kasan, then kcsan"
+bash packages/kernel/scripts/build-kernel.sh --flavor kasan
+# the KCSAN flavor serves the exercises that ask for a data-race pass (and the tests of it)
+bash packages/kernel/scripts/build-kernel.sh --flavor kcsan
 
 say "checking the grading toolchain"
 node apps/cli/bin/kgrader.js doctor

@@ -28,6 +28,10 @@ export async function doctor(config: EngineConfig): Promise<DoctorCheck[]> {
     kernel = await locateKernel(config.cacheDir);
     return `Linux ${kernel.kernelRelease} (${kernel.key})`;
   });
+  await check('grading kernel (kcsan)', async () => {
+    const kcsan = await locateKernel(config.cacheDir, 'kcsan');
+    return `Linux ${kcsan.kernelRelease} (${kcsan.key}), for exercises with a data-race pass`;
+  });
   await check('qemu', async () => (await execFileAsync('qemu-system-x86_64', ['--version'])).stdout.split('\n')[0]!);
   await check('bubblewrap sandbox', async () => {
     await execFileAsync('bwrap', ['--ro-bind', '/usr', '/usr', '--symlink', 'usr/bin', '/bin', '--symlink', 'usr/lib', '/lib', '--symlink', 'usr/lib64', '/lib64', '--unshare-all', '--cap-drop', 'ALL', '--', '/usr/bin/true']);
