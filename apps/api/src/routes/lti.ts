@@ -5,8 +5,8 @@
 //                                 303 to /app/assignments/<id>#lti_session=<one-time code>
 //   POST /lti/session             exchanges the one-time code for a short-lived API token
 // Register at the root: `await app.register(ltiPlugin, { deps })`.
-import { createHash, randomBytes } from 'node:crypto';
-import { isUniqueViolation, PrismaLoginStateStore, PrismaNonceStore, PrismaRegistrationStore, type Tx } from '@kgrader/db';
+import { randomBytes } from 'node:crypto';
+import { ensureLtiUser, isUniqueViolation, PrismaLoginStateStore, PrismaNonceStore, PrismaRegistrationStore, type Tx } from '@kgrader/db';
 import { LtiTool, publicJwks, type LaunchContext } from '@kgrader/lti';
 import { LtiSession, LtiSessionExchange, Problem } from '@kgrader/schemas';
 import { guardedFetch } from '@kgrader/webhooks';
@@ -167,30 +167,13 @@ export const ltiPlugin: FastifyPluginAsyncZod<LtiPluginOptions> = async (app, { 
   );
 };
 
-const syntheticEmail = (ctx: LaunchContext): string =>
-  `lti-${createHash('sha256').update(`${ctx.issuer}\n${ctx.user.sub}`).digest('hex').slice(0, 20)}@${new URL(ctx.issuer).hostname}.lti.invalid`;
-
 /** The launch's writes, in one transaction: user + identity, membership, resource link, audit, handoff code. */
 async function applyLaunch(tx: Tx, ctx: LaunchContext, courseId: string, role: 'student' | 'instructor', code: string, publicUrl: string) {
   const platformId = ctx.registrationId;
-  // 1. the kgrader user of this LMS user (never matched by e-mail: the LMS does not prove it)
-  const identity = await tx.ltiIdentity.findUnique({ where: { platformId_sub: { platformId, sub: ctx.user.sub } } });
-  let userId = identity?.userId;
-  if (!userId) {
-    const email = ctx.user.email && !(await tx.user.findUnique({ where: { email: ctx.user.email }, select: { id: true } })) ? ctx.user.email : syntheticEmail(ctx);
-    const name = ctx.user.name ?? ([ctx.user.givenName, ctx.user.familyName].filter(Boolean).join(' ') || ctx.user.sub);
-    const user = await tx.user.create({ data: { email, name } });
-    await tx.ltiIdentity.create({ data: { platformId, sub: ctx.user.sub, userId: user.id } });
-    userId = user.id;
-  }
-  // 2. membership with the mapped role; a launch never downgrades an instructor
-  const m = await tx.membership.findUnique({ where: { userId_courseId: { userId, courseId } } });
-  let effectiveRole = m?.role ?? role;
-  if (!m) await tx.membership.create({ data: { userId, courseId, role } });
-  else if (m.role === 'student' && role === 'instructor') {
-    await tx.membership.update({ where: { userId_courseId: { userId, courseId } }, data: { role } });
-    effectiveRole = 'instructor';
-  }
+  // 1-2. the kgrader user of this LMS user (never matched by e-mail: the LMS does not prove it) and
+  // their membership with the mapped role (a launch never downgrades an instructor)
+  const name = ctx.user.name ?? ([ctx.user.givenName, ctx.user.familyName].filter(Boolean).join(' ') || ctx.user.sub);
+  const { userId, role: effectiveRole } = await ensureLtiUser(tx, { platformId, issuer: ctx.issuer, sub: ctx.user.sub, name, email: ctx.user.email }, courseId, role);
   // 3. the assignment: a known resource link, else the target link URI, else the custom parameter
   const link = await tx.ltiResourceLink.findUnique({
     where: { platformId_resourceLinkId: { platformId, resourceLinkId: ctx.resourceLink.id } },
