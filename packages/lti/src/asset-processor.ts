@@ -2,7 +2,7 @@
 // LMS assignment, the parsing of an LtiAssetProcessorSubmissionNotice, and the Asset Report
 // bodies kgrader posts back. Pure, except the JWT signature.
 import { randomBytes } from 'node:crypto';
-import { SignJWT, type JWTPayload } from 'jose';
+import { decodeProtectedHeader, errors, importJWK, jwtVerify, SignJWT, type JWTPayload } from 'jose';
 import { AP_CLAIM, AP_SCOPE, ASSET_PROCESSOR_ITEM, CLAIM, claimOf } from './claims.js';
 import { LtiError } from './errors.js';
 import type { ToolKey } from './keys.js';
@@ -233,3 +233,37 @@ export function failedReport(
 }
 
 const round = (n: number) => Math.round(n * 100) / 100;
+
+/**
+ * A short-lived state the tool hands to the browser between two of its own pages (the deep
+ * linking picker and its answer), signed with the tool key so that nothing in it can be changed;
+ * one-time by its `jti` (the caller consumes it in a nonce store).
+ */
+export async function signToolState(key: ToolKey, payload: Record<string, unknown>, ttlSec = 900, now = Date.now()): Promise<string> {
+  const nowSec = Math.floor(now / 1000);
+  return new SignJWT({ ...payload })
+    .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'kgrader-state+jwt' })
+    .setIssuedAt(nowSec)
+    .setExpirationTime(nowSec + ttlSec)
+    .setJti(randomBytes(16).toString('hex'))
+    .sign(key.privateKey);
+}
+
+/** Verifies a state of `signToolState` against the tool's keys (current and retiring). */
+export async function verifyToolState(keys: readonly ToolKey[], token: string, now = Date.now()): Promise<JWTPayload & { jti: string; exp: number }> {
+  let header;
+  try {
+    header = decodeProtectedHeader(token);
+  } catch {
+    throw new LtiError('invalid_state', 'the form state is not a JWT', 400);
+  }
+  const key = keys.find((k) => k.kid === header.kid);
+  if (!key || header.typ !== 'kgrader-state+jwt') throw new LtiError('invalid_state', 'the form state was not issued by this kgrader', 401);
+  try {
+    const { payload } = await jwtVerify(token, await importJWK(key.publicJwk, key.alg), { algorithms: [key.alg], currentDate: new Date(now), requiredClaims: ['jti', 'exp'] });
+    return payload as JWTPayload & { jti: string; exp: number };
+  } catch (e) {
+    if (e instanceof errors.JWTExpired) throw new LtiError('token_expired', 'the form has expired: attach kgrader again from the LMS', 401, { cause: e });
+    throw new LtiError('bad_signature', 'the form state does not verify', 401, { cause: e });
+  }
+}
