@@ -191,10 +191,11 @@ export const ltiPlugin: FastifyPluginAsyncZod<LtiPluginOptions> = async (app, { 
         throw ltiProblem(e);
       });
       if (st['kind'] !== 'deep-link') throw ltiProblem(new LtiError('invalid_state', 'this is not a deep linking form', 401));
-      if (!(await nonces.consume(`dl:${st.jti}`, st.exp * 1000 + 60_000))) throw ltiProblem(new LtiError('invalid_state', 'this form was already sent: attach kgrader again from the LMS', 401));
+      // a bad choice leaves the form usable: the state is spent only by a valid answer
       const slug = req.body.exercise ?? '';
       const exercise = /^[a-z0-9][a-z0-9_-]*$/.test(slug) ? await deps.catalog.get(slug) : null;
       if (!exercise) throw new HttpError(422, `unknown exercise ${JSON.stringify(slug.slice(0, 80))}`, { type: '/problems/lti/unknown-exercise' });
+      if (!(await nonces.consume(`dl:${st.jti}`, st.exp * 1000 + 60_000))) throw ltiProblem(new LtiError('invalid_state', 'this form was already sent: attach kgrader again from the LMS', 401));
       const s = st as unknown as { userId: string; courseId: string; platformId: string; deploymentId: string; returnUrl: string; data: string | null; activityId: string | null; activityTitle: string | null; contextId: string | null };
       const platform = await db.ltiPlatform.findUnique({ where: { id: s.platformId } });
       if (!platform) throw new HttpError(404, 'the LMS registration was removed', { type: '/problems/lti/unknown_issuer' });
