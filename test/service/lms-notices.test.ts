@@ -19,7 +19,7 @@ import { ensureToolKeyFile, readToolKeyFile, type ToolKey } from '@kgrader/lti';
 import { makeRsaKey, MockPlatform, SCOPES, type MockUser } from '@kgrader/lti/test-support';
 import { lmsServiceClient, NoticeDispatcher, ServiceCallDispatcher, type WorkerLmsConfig } from '@kgrader/worker';
 import { api, seed, solutionPath, startApi, tarGz, waitFor, type Seed, type TestEnv } from './helpers.js';
-import { formFields, ltiLaunch, ltiLogin } from './lms-support.js';
+import { deepLinkLaunch, formFields } from './lms-support.js';
 
 const CLIENT_ID = 'kgrader-pns-test';
 const DEPLOYMENT = 'dep-pns';
@@ -60,26 +60,7 @@ function assertRefused(r: { status: number; body: any; contentType: string }, st
   assert.equal(r.body.notices[0].outcome, 'refused');
 }
 
-/** The LMS's "attach an asset processor" flow: login -> platform auth (LtiDeepLinkingRequest) -> /lti/launch. */
-async function deepLinkLaunch(user: MockUser) {
-  const target = `${env.baseUrl}/lti/asset-processor`;
-  const l = await ltiLogin(env.baseUrl, {
-    iss: platform.issuer,
-    login_hint: user.sub,
-    target_link_uri: target,
-    client_id: CLIENT_ID,
-    lti_message_hint: Buffer.from(JSON.stringify({ target, deepLinking: { activityId: ACTIVITY, activityTitle: 'Driver lab 1' } })).toString('base64url'),
-  });
-  assert.equal(l.status, 302, l.body);
-  const form = formFields(await (await fetch(l.location)).text());
-  const res = await fetch(`${env.baseUrl}/lti/launch`, {
-    method: 'POST',
-    redirect: 'manual',
-    headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: l.cookie },
-    body: new URLSearchParams({ id_token: form['id_token']!, state: form['state']! }).toString(),
-  });
-  return { status: res.status, contentType: res.headers.get('content-type') ?? '', text: await res.text() };
-}
+const attachLaunch = (user: MockUser) => deepLinkLaunch(env.baseUrl, platform, user, CLIENT_ID, { id: ACTIVITY, title: 'Driver lab 1' });
 
 const postForm = async (url: string, fields: Record<string, string>) => {
   const res = await fetch(url, { method: 'POST', redirect: 'manual', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(fields).toString() });
@@ -126,14 +107,14 @@ after(async () => {
 
 describe('attaching kgrader to an LMS assignment (deep linking) and registering the notice handler', () => {
   it('a learner cannot attach kgrader', async () => {
-    const r = await deepLinkLaunch(learner);
+    const r = await attachLaunch(learner);
     assert.equal(r.status, 403, r.text);
     assert.equal(JSON.parse(r.text).type, '/problems/lti/not-instructor');
     assert.equal(await env.db.ltiAssetProcessor.count(), 0);
   });
 
   it('the instructor picks the exercise; the LMS gets a signed ltiAssetProcessor content item', async () => {
-    const r = await deepLinkLaunch(teacher);
+    const r = await attachLaunch(teacher);
     assert.equal(r.status, 200, r.text);
     assert.match(r.contentType, /text\/html/);
     assert.match(r.text, /value="msgbuf"/, 'the exercises are offered');
@@ -189,7 +170,7 @@ describe('attaching kgrader to an LMS assignment (deep linking) and registering 
       assert.equal(h.body['handler'], handlerUrl());
     }
     // another launch with the same claim registers nothing new
-    await deepLinkLaunch(teacher);
+    await attachLaunch(teacher);
     assert.equal(await env.db.ltiServiceCall.count({ where: { kind: 'register_handler' } }), 2);
     const listed = await api(env, 'GET', `/api/v1/courses/${s.courseId}/lti/service-calls?kind=register_handler`, { token: s.users.instructor.token });
     assert.deepEqual(listed.body.map((c: any) => c.status), ['sent', 'sent']);
