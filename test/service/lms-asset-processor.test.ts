@@ -137,7 +137,11 @@ describe('LTI Asset Processor, graded by the real engine', { skip: kernelMissing
       ['Processing', 'sent'],
       ['Processed', 'sent'],
     ]);
-    // the student sees the submission with the usual detail once they open kgrader; the row is theirs
+    // the page the report links to answers (its run timings hold the engine's `vmStart` string too)
+    const detail = await api(env, 'GET', `/api/v1/submissions/${sub.id}`, { token: s.users.instructor.token });
+    assert.equal(detail.status, 200, JSON.stringify(detail.body));
+    assert.ok(Object.values(detail.body.run.timings).every((v) => typeof v === 'number'));
+    // the row is the LMS user's
     const owner = await env.db.ltiIdentity.findFirstOrThrow({ where: { sub: learner.sub } });
     assert.equal(owner.userId, sub.userId);
   });
