@@ -129,6 +129,9 @@ const ENTRIES: Record<string, Entry> = {
   'POST /lti/login': { ...pub('/lti/login'), req: () => ({ path: '/lti/login', json: {} }) },
   'POST /lti/launch': { ...pub('/lti/launch'), req: () => ({ path: '/lti/launch', json: {} }) },
   'POST /lti/session': { ...pub('/lti/session'), req: () => ({ path: '/lti/session', json: { code: 'x'.repeat(32) } }) },
+  // the signed notice JWTs and the signed deep linking state authenticate these (issue 15)
+  'POST /lti/notices': { ...pub('/lti/notices'), req: () => ({ path: '/lti/notices', json: { notices: [{ jwt: 'x.y.z' }] } }) },
+  'POST /lti/deep-link': { ...pub('/lti/deep-link'), req: () => ({ path: '/lti/deep-link', json: { state: 'x', exercise: 'msgbuf' } }) },
   'GET /': pub('/'),
   'GET /app': pub('/app'),
   'GET /app/assets/*': pub('/app/assets/none.js'),
@@ -201,6 +204,16 @@ const ENTRIES: Record<string, Entry> = {
   'DELETE /api/v1/courses/:courseId/lti/platforms/:platformId': course('instructor', 'instructor', 204, async (t) => ({
     path: v1(`/courses/${t.courseId}/lti/platforms/${(await makePlatform(t.courseId)).id}`),
   })),
+  'GET /api/v1/courses/:courseId/lti/asset-processors': course('instructor', 'read', 200, (t) => ({ path: v1(`/courses/${t.courseId}/lti/asset-processors`) })),
+  'GET /api/v1/courses/:courseId/lti/notices': course('instructor', 'read', 200, (t) => ({ path: v1(`/courses/${t.courseId}/lti/notices`) })),
+  'GET /api/v1/courses/:courseId/lti/service-calls': course('instructor', 'read', 200, (t) => ({ path: v1(`/courses/${t.courseId}/lti/service-calls`) })),
+  'POST /api/v1/courses/:courseId/lti/service-calls/:callId/retry': course('instructor', 'instructor', 202, async (t) => {
+    const p = await makePlatform(t.courseId);
+    const c = await env.db.ltiServiceCall.create({
+      data: { platformId: p.id, kind: 'asset_report', method: 'POST', url: `https://${PUBLIC_IP}/reports`, scope: 'https://purl.imsglobal.org/spec/lti/scope/report', body: {}, subject: `s-${uniq()}`, status: 'failed' },
+    });
+    return { path: v1(`/courses/${t.courseId}/lti/service-calls/${c.id}/retry`) };
+  }),
   'POST /api/v1/courses/:courseId/webhooks': course('instructor', 'instructor', 201, (t) => ({
     path: v1(`/courses/${t.courseId}/webhooks`),
     json: { url: `https://${PUBLIC_IP}/hook`, events: ['submission.graded'] },

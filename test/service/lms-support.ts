@@ -108,3 +108,50 @@ export async function fullLaunch(
   const form = formFields(await auth.text());
   return ltiLaunch(baseUrl, { id_token: form['id_token']!, state: form['state']! }, l.cookie);
 }
+
+/**
+ * The LMS's "attach an asset processor" flow (Canvas: "Add Document Processing App"): login ->
+ * the platform's auth endpoint answering an LtiDeepLinkingRequest -> /lti/launch -> kgrader's
+ * exercise picker -> /lti/deep-link -> the signed LtiDeepLinkingResponse posted to the platform.
+ * Returns the launch's answer, and after `attach` the processor id the platform received.
+ */
+export async function deepLinkLaunch(
+  baseUrl: string,
+  p: { issuer: string; users: Map<string, unknown> },
+  user: { sub: string },
+  clientId: string,
+  activity: { id: string; title: string },
+): Promise<{ status: number; contentType: string; text: string }> {
+  const target = `${baseUrl}/lti/asset-processor`;
+  const l = await ltiLogin(baseUrl, {
+    iss: p.issuer,
+    login_hint: user.sub,
+    target_link_uri: target,
+    client_id: clientId,
+    lti_message_hint: Buffer.from(JSON.stringify({ target, deepLinking: { activityId: activity.id, activityTitle: activity.title } })).toString('base64url'),
+  });
+  if (l.status !== 302) throw new Error(`login: HTTP ${l.status} ${l.body}`);
+  const form = formFields(await (await fetch(l.location)).text());
+  const res = await fetch(`${baseUrl}/lti/launch`, {
+    method: 'POST',
+    redirect: 'manual',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: l.cookie },
+    body: new URLSearchParams({ id_token: form['id_token']!, state: form['state']! }).toString(),
+  });
+  return { status: res.status, contentType: res.headers.get('content-type') ?? '', text: await res.text() };
+}
+
+/** Answers kgrader's exercise picker and posts the signed response to the platform; returns the platform's HTTP status. */
+export async function attachExercise(pickerHtml: string, exercise: string, title?: string): Promise<{ status: number; platformStatus: number }> {
+  const picker = formFields(pickerHtml);
+  const res = await fetch(picker['_action']!, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ state: picker['state']!, exercise, ...(title ? { title } : {}) }).toString(),
+  });
+  const back = formFields(await res.text());
+  if (res.status !== 200) return { status: res.status, platformStatus: 0 };
+  const atPlatform = await fetch(back['_action']!, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ JWT: back['JWT']! }).toString() });
+  await atPlatform.arrayBuffer();
+  return { status: res.status, platformStatus: atPlatform.status };
+}

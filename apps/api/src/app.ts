@@ -11,6 +11,9 @@ import { coursesPlugin } from './routes/courses.js';
 import { eventsPlugin } from './routes/events.js';
 import { ltiPlugin } from './routes/lti.js';
 import { ltiAdminPlugin } from './routes/lti-admin.js';
+import { ltiAssetsPlugin } from './routes/lti-assets.js';
+import { ltiNoticesPlugin } from './routes/lti-notices.js';
+import { lmsConfig, ToolKeys } from './lib/lms.js';
 import { createMetrics, opsPlugin } from './routes/ops.js';
 import { submissionsPlugin } from './routes/submissions.js';
 import { tokensPlugin } from './routes/tokens.js';
@@ -73,7 +76,9 @@ export async function buildApp({ deps, logger }: BuildAppOptions): Promise<Fasti
 
   const metrics = createMetrics(deps);
   await app.register(opsPlugin, { deps, metrics });
-  await app.register(ltiPlugin, { deps }); // LTI 1.3 tool endpoints: /.well-known/jwks.json, /lti/*
+  const toolKeys = new ToolKeys(lmsConfig(deps.config).toolKeysFile); // one key load per process
+  await app.register(ltiPlugin, { deps, keys: toolKeys }); // LTI 1.3 tool endpoints: /.well-known/jwks.json, /lti/*
+  await app.register(ltiNoticesPlugin, { deps, keys: toolKeys }); // PNS notice handler: /lti/notices
   await app.register(
     async (v1) => {
       await v1.register(coursesPlugin, { deps });
@@ -82,6 +87,7 @@ export async function buildApp({ deps, logger }: BuildAppOptions): Promise<Fasti
       await v1.register(submissionsPlugin, { deps });
       await v1.register(eventsPlugin, { deps });
       await v1.register(ltiAdminPlugin, { deps });
+      await v1.register(ltiAssetsPlugin, { deps });
       await v1.register(webhooksPlugin, { deps });
     },
     { prefix: '/api/v1' },

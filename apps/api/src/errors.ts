@@ -41,7 +41,7 @@ export function sendProblem(
   req: FastifyRequest,
   status: number,
   detail: string | undefined,
-  extra: { type?: string; title?: string; errors?: { path: string; message: string }[] } = {},
+  extra: { type?: string; title?: string; errors?: { path: string; message: string }[]; /** RFC 9457 extension members */ extensions?: Record<string, unknown> } = {},
 ) {
   return reply
     .code(status)
@@ -54,6 +54,7 @@ export function sendProblem(
         ...(detail ? { detail } : {}),
         instance: req.url,
         ...(extra.errors ? { errors: extra.errors } : {}),
+        ...(extra.extensions ?? {}),
       }),
     );
 }

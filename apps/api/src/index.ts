@@ -4,5 +4,5 @@ export type { ApiDeps, ExerciseCatalog } from './deps.js';
 export { engineCatalog } from './catalog.js';
 export { EventHub } from './lib/event-hub.js';
 export { issueToken, hashToken, type IssuedToken } from './lib/tokens.js';
-export { readTar, gunzipCapped, ArchiveError } from './lib/tar.js';
+export { readTar, gunzipCapped, ArchiveError } from '@kgrader/engine';
 export { dashboardPlugin } from './routes/dashboard.js';

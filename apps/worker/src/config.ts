@@ -54,6 +54,10 @@ export const WorkerEnv = z.object({
   AGS_RETRY_ATTEMPTS: z.coerce.number().int().min(1).max(10).default(3),
   AGS_RETRY_BASE_MS: z.coerce.number().int().min(0).default(1_000),
   AGS_TIMEOUT_MS: z.coerce.number().int().min(100).default(10_000),
+  /** LTI Asset Processor (issue 15): notice inbox and platform call outbox polling */
+  LTI_NOTICE_POLL_MS: z.coerce.number().int().min(0).default(1_000),
+  /** delays between tries of an asset download or a call to a platform (asset report, handler registration), ms (default: 10 s, 1 min, 5 min, 30 min, 2 h, 6 h) */
+  LTI_SERVICE_RETRY_SCHEDULE_MS: z.string().regex(/^\d+(,\d+)*$/).optional(),
 }).extend(GradingRetryEnv.shape);
 export type WorkerEnv = z.infer<typeof WorkerEnv>;
 
@@ -82,7 +86,11 @@ export interface WorkerLmsConfig {
   allowPrivateUrls: boolean;
   webhooks: { allowPrivate: boolean; timeoutMs: number; pollMs: number; schedule?: number[] | undefined };
   passback: { pollMs: number; schedule: number[]; agsAttempts: number; agsBaseDelayMs: number; timeoutMs: number };
+  /** LTI Asset Processor: notice inbox and platform-call outbox (polling; retry schedule of downloads and calls) */
+  assets: { pollMs: number; schedule: number[] };
 }
+
+export const DEFAULT_LTI_SERVICE_SCHEDULE_MS = [10_000, 60_000, 300_000, 1_800_000, 7_200_000, 21_600_000];
 
 export const DEFAULT_PASSBACK_SCHEDULE_MS = [60_000, 300_000, 1_800_000, 7_200_000, 21_600_000];
 const msList = (s: string | undefined) => (s ? s.split(',').map(Number) : undefined);
@@ -115,6 +123,7 @@ export function workerConfigFromEnv(env: WorkerEnv): WorkerConfig {
         agsBaseDelayMs: env.AGS_RETRY_BASE_MS,
         timeoutMs: env.AGS_TIMEOUT_MS,
       },
+      assets: { pollMs: env.LTI_NOTICE_POLL_MS, schedule: msList(env.LTI_SERVICE_RETRY_SCHEDULE_MS) ?? DEFAULT_LTI_SERVICE_SCHEDULE_MS },
     },
   };
 }

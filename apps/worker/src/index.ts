@@ -6,3 +6,5 @@ export { reconcile, startReconciler, type ReconcileOptions } from './reconciler.
 export { engineGrader, engineConfigFromEnv } from './engine-grader.js';
 export { startLmsLoops, PassbackDispatcher, lmsConfigOf, type LmsLoops, type PassbackSummary } from './lms.js';
 export { DEFAULT_PASSBACK_SCHEDULE_MS, type WorkerLmsConfig } from './config.js';
+export { NoticeDispatcher, ServiceCallDispatcher, lmsServiceClient, type NoticeSummary, type ServiceCallSummary } from './lms-assets.js';
+export { DEFAULT_LTI_SERVICE_SCHEDULE_MS } from './config.js';

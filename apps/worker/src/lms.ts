@@ -6,7 +6,11 @@ import { claimDuePassbacks, PrismaOutboxStore, purgeExpiredLtiState, type Db } f
 import { AgsClient, AgsError, gradedScore, readToolKeyFile, scoreToPublish, type ToolKey } from '@kgrader/lti';
 import { guardedFetch, OutboxDispatcher } from '@kgrader/webhooks';
 import type { Logger } from 'pino';
-import { DEFAULT_PASSBACK_SCHEDULE_MS, type WorkerConfig, type WorkerLmsConfig } from './config.js';
+import type { GradingJobData } from '@kgrader/db';
+import type { ExerciseSpec } from '@kgrader/schemas';
+import type { Queue } from 'bullmq';
+import { DEFAULT_LTI_SERVICE_SCHEDULE_MS, DEFAULT_PASSBACK_SCHEDULE_MS, type WorkerConfig, type WorkerLmsConfig } from './config.js';
+import { lmsServiceClient, NoticeDispatcher, ServiceCallDispatcher } from './lms-assets.js';
 
 export function lmsConfigOf(config: WorkerConfig): WorkerLmsConfig {
   const l = config.lms ?? {};
@@ -16,6 +20,7 @@ export function lmsConfigOf(config: WorkerConfig): WorkerLmsConfig {
     allowPrivateUrls: l.allowPrivateUrls ?? false,
     webhooks: { allowPrivate: false, timeoutMs: 10_000, pollMs: 1_000, ...l.webhooks },
     passback: { pollMs: 2_000, schedule: DEFAULT_PASSBACK_SCHEDULE_MS, agsAttempts: 3, agsBaseDelayMs: 1_000, timeoutMs: 10_000, ...l.passback },
+    assets: { pollMs: 1_000, schedule: DEFAULT_LTI_SERVICE_SCHEDULE_MS, ...l.assets },
   };
 }
 
@@ -158,11 +163,26 @@ export class PassbackDispatcher {
 export interface LmsLoops {
   webhooks: OutboxDispatcher;
   passback: PassbackDispatcher | undefined;
+  /** LTI Asset Processor notice inbox (issue 15), with a tool key */
+  notices: NoticeDispatcher | undefined;
+  /** calls owed to platforms: asset reports, notice-handler registrations (issue 15), with a tool key */
+  serviceCalls: ServiceCallDispatcher | undefined;
   stop(): Promise<void>;
 }
 
-/** Starts the webhook dispatcher and, when a tool key is configured, the passback dispatcher. */
-export async function startLmsLoops(opts: { db: Db; config: WorkerConfig; logger: Logger; autostart?: boolean }): Promise<LmsLoops> {
+/**
+ * Starts the webhook dispatcher and, when a tool key is configured, the passback dispatcher and
+ * the Asset Processor loops (notice inbox, platform-call outbox).
+ */
+export async function startLmsLoops(opts: {
+  db: Db;
+  config: WorkerConfig;
+  logger: Logger;
+  autostart?: boolean;
+  /** the grading queue (notices enqueue the submissions they create) */
+  queue?: Queue<GradingJobData>;
+  loadExercise?: (slug: string) => Promise<ExerciseSpec>;
+}): Promise<LmsLoops> {
   const cfg = lmsConfigOf(opts.config);
   const { logger } = opts;
   const webhooks = new OutboxDispatcher({
@@ -173,10 +193,17 @@ export async function startLmsLoops(opts: { db: Db; config: WorkerConfig; logger
     onError: (err) => logger.error({ err }, 'webhook dispatch round failed'),
   });
   let passback: PassbackDispatcher | undefined;
+  let notices: NoticeDispatcher | undefined;
+  let serviceCalls: ServiceCallDispatcher | undefined;
   if (cfg.toolKeysFile) {
     try {
       const [key] = await readToolKeyFile(cfg.toolKeysFile);
       passback = new PassbackDispatcher({ db: opts.db, key: key!, config: cfg, logger });
+      const ags = lmsServiceClient(key!, cfg);
+      serviceCalls = new ServiceCallDispatcher({ db: opts.db, ags, config: cfg, logger });
+      if (opts.loadExercise) {
+        notices = new NoticeDispatcher({ db: opts.db, ags, config: cfg, queue: opts.queue, retry: opts.config.retry, loadExercise: opts.loadExercise, logger });
+      }
     } catch (err) {
       logger.error({ err }, 'LTI tool key unusable: grade passbacks stay pending until it is fixed');
     }
@@ -187,6 +214,8 @@ export async function startLmsLoops(opts: { db: Db; config: WorkerConfig; logger
   if (opts.autostart !== false) {
     if (cfg.webhooks.pollMs > 0) webhooks.start(cfg.webhooks.pollMs);
     if (passback && cfg.passback.pollMs > 0) passback.start(cfg.passback.pollMs);
+    if (notices && cfg.assets.pollMs > 0) notices.start(cfg.assets.pollMs);
+    if (serviceCalls && cfg.assets.pollMs > 0) serviceCalls.start(cfg.assets.pollMs);
     // expired LTI login states, nonces and session handoff codes
     purge = setInterval(() => {
       purgeExpiredLtiState(opts.db).catch((err: unknown) => logger.warn({ err }, 'LTI state purge failed'));
@@ -196,9 +225,11 @@ export async function startLmsLoops(opts: { db: Db; config: WorkerConfig; logger
   return {
     webhooks,
     passback,
+    notices,
+    serviceCalls,
     async stop() {
       clearInterval(purge);
-      await Promise.all([webhooks.stop(), passback?.stop()]);
+      await Promise.all([webhooks.stop(), passback?.stop(), notices?.stop(), serviceCalls?.stop()]);
     },
   };
 }

@@ -2,7 +2,7 @@ import { pid } from 'node:process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { GradingJobData, queuePassback, recordSubmissionEvent, writeWebhookEvent, type Db, type GradingRun, type Prisma, type SubmissionStatus } from '@kgrader/db';
+import { GradingJobData, queueGradedReports, queuePassback, recordSubmissionEvent, writeWebhookEvent, type Db, type GradingRun, type Prisma, type SubmissionStatus } from '@kgrader/db';
 import type { GradeResult, Stage } from '@kgrader/schemas';
 import { DelayedError, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
@@ -124,7 +124,10 @@ export function createProcessor(deps: ProcessorDeps, signals: { register(jobId: 
       const failed = await tx.gradingRun.findMany({ where: failedRunsWhere(s.id, s.generation), orderBy: { attempt: 'desc' }, select: { infrastructureError: true } });
       if (failed.length >= config.retry.attempts) {
         const why = failed[0]?.infrastructureError ?? 'unknown infrastructure error';
-        await tx.submission.update({ where: { id: s.id }, data: giveUp(failed.length, why) });
+        const data = giveUp(failed.length, why);
+        await tx.submission.update({ where: { id: s.id }, data });
+        // an LMS asset submission's reports say so too (issue 15)
+        await queueGradedReports(tx, { submissionId: s.id, verdict: 'error', score: null, maxScore: null, summary: String(data.summary) });
         return { kind: 'gave-up' as const, attempts: failed.length, why };
       }
       const attempt = s.attemptCount + 1;
@@ -246,7 +249,12 @@ export function createProcessor(deps: ProcessorDeps, signals: { register(jobId: 
       const finalTry = failed >= config.retry.attempts;
       log.warn({ err: thrown, why, failed, attemptsMade: job.attemptsMade, finalTry }, 'infrastructure error');
       if (finalTry) {
-        const moved = await db.submission.updateMany({ where: fence, data: giveUp(failed, why) });
+        const moved = await db.$transaction(async (tx) => {
+          const data = giveUp(failed, why);
+          const m = await tx.submission.updateMany({ where: fence, data });
+          if (m.count === 1) await queueGradedReports(tx, { submissionId: submission.id, verdict: 'error', score: null, maxScore: null, summary: String(data.summary) });
+          return m;
+        });
         if (moved.count === 1) {
           await event(submission.id, 'verdict', 'error', `grading failed after ${failed} attempts: ${why}`, run.attempt, { verdict: 'error', score: null, maxScore: null });
         }
@@ -328,6 +336,8 @@ export function createProcessor(deps: ProcessorDeps, signals: { register(jobId: 
         attempt: run.attempt,
       });
       await queuePassback(tx, submission);
+      // LTI Asset Processor: the final Asset Report of each asset the submission grades (issue 15)
+      await queueGradedReports(tx, { submissionId: submission.id, verdict: r.verdict, score, maxScore: maxPoints, summary: r.summary });
       return true;
     });
     if (!stored) {

@@ -64,7 +64,7 @@ export async function runWorker(opts: { config: WorkerConfig; grader: Grader; lo
     prefix: config.queuePrefix,
     logger,
   });
-  const lms = await startLmsLoops({ db, config, logger });
+  const lms = await startLmsLoops({ db, config, logger, queue, loadExercise: (slug) => grader.loadExercise(slug) });
   logger.info({ concurrency: config.concurrency, workerId: config.workerId }, 'kgrader worker started');
 
   let closing: Promise<void> | undefined;

@@ -4,3 +4,5 @@ export * from './diagnostics.js';
 export * from './sandbox.js';
 export * from './inspect.js';
 export * from './policy.js';
+export * from './archive.js';
+export * from './upload.js';

@@ -43,3 +43,17 @@ export {
   AGS_SCORE_SCOPE,
   type Tx,
 } from './lms.js';
+export type { LtiAssetProcessor, LtiNotice, LtiServiceCall } from './generated/client.js';
+export {
+  syntheticLtiEmail,
+  ensureLtiUser,
+  insertSubmission,
+  queueServiceCall,
+  queueAssetReports,
+  queueGradedReports,
+  reportSubject,
+  claimDueServiceCalls,
+  claimDueNotices,
+  type ServiceCallKind,
+  type StoredAsset,
+} from './lms-assets.js';

@@ -4,7 +4,22 @@ export * from './grade.js';
 export * from './analyze.js';
 export * from './run-analysis.js';
 export * from './vm-image.js';
-export { SubmissionRejected, validateSubmissionFiles, type SubmittedFile } from '@kgrader/builder';
+export {
+  SubmissionRejected,
+  validateSubmissionFiles,
+  type SubmittedFile,
+  acceptUpload,
+  checkUploadName,
+  archiveCap,
+  rawUploadCap,
+  fileSetSha256,
+  UploadRejected,
+  ArchiveError,
+  gunzipCapped,
+  readTar,
+  type RawUpload,
+  type AcceptedFile,
+} from '@kgrader/builder';
 export { KernelNotBuiltError, locateKernel } from '@kgrader/kernel';
 export * from './doctor.js';
 export * from './chatter.js';

@@ -188,6 +188,116 @@ export class AgsClient {
   }
 
   /**
+   * One call to a platform service (PNS notice-handler registration, Asset Report Service...)
+   * with an access token for `scopes`. Retries 429/5xx/network errors like `publishScore` (throws a
+   * retryable AgsError when they last); a 401 refreshes the token once; answers any other status
+   * (the caller decides what a 4xx means for it).
+   */
+  async serviceRequest(
+    platform: AgsPlatform,
+    scopes: readonly string[],
+    req: { method: string; url: string; json?: unknown; contentType?: string; accept?: string },
+  ): Promise<{ status: number; body: string; attempts: number }> {
+    this.checkUrl(req.url);
+    let attempts = 0;
+    for (let refreshed = false; ; refreshed = true) {
+      const token = await this.accessToken(platform, scopes);
+      const { res, attempts: n } = await this.send(`${req.method} ${req.url}`, 'service_call_failed', () =>
+        this.fetch(req.url, {
+          method: req.method,
+          headers: {
+            authorization: `Bearer ${token}`,
+            accept: req.accept ?? 'application/json',
+            ...(req.json !== undefined ? { 'content-type': req.contentType ?? 'application/json' } : {}),
+          },
+          ...(req.json !== undefined ? { body: JSON.stringify(req.json) } : {}),
+          signal: AbortSignal.timeout(this.config.timeoutMs ?? 10_000),
+        }),
+      );
+      attempts += n;
+      const body = await res.text().catch(() => '');
+      if (res.status === 401 && !refreshed) {
+        this.invalidateToken(platform, scopes);
+        continue;
+      }
+      return { status: res.status, body: body.slice(0, 2000), attempts };
+    }
+  }
+
+  /**
+   * Downloads an asset (LTI Asset Service) with an access token for `scopes`, reading at most
+   * `maxBytes` (more: a non-retryable `asset_too_large`). Redirects are followed up to
+   * `maxRedirects` times, each hop through the same fetch (the service passes the SSRF-guarded
+   * one, so every hop is checked), and the bearer token goes to the platform's own origin only.
+   */
+  async downloadAsset(
+    platform: AgsPlatform,
+    scopes: readonly string[],
+    url: string,
+    opts: { maxBytes: number; maxRedirects?: number },
+  ): Promise<{ bytes: Buffer; contentType: string | undefined; attempts: number }> {
+    this.checkUrl(url);
+    const origin = new URL(url).origin;
+    let attempts = 0;
+    for (let refreshed = false; ; refreshed = true) {
+      const token = await this.accessToken(platform, scopes);
+      let target = url;
+      let res: Response | undefined;
+      for (let hop = 0; ; hop++) {
+        const sameOrigin = new URL(target).origin === origin;
+        const hopUrl = target;
+        const r = await this.send(`asset download ${hopUrl}`, 'asset_unavailable', () =>
+          this.fetch(hopUrl, {
+            method: 'GET',
+            redirect: 'manual',
+            headers: { accept: '*/*', ...(sameOrigin ? { authorization: `Bearer ${token}` } : {}) },
+            signal: AbortSignal.timeout(this.config.timeoutMs ?? 10_000),
+          }),
+        );
+        attempts += r.attempts;
+        res = r.res;
+        if (res.status < 300 || res.status >= 400) break;
+        const location = res.headers.get('location');
+        await res.body?.cancel().catch(() => undefined);
+        if (!location) throw new AgsError('asset_unavailable', `the asset URL answered ${res.status} without a Location`, false, attempts, res.status);
+        if (hop >= (opts.maxRedirects ?? 3)) throw new AgsError('asset_unavailable', `the asset URL redirected more than ${opts.maxRedirects ?? 3} times`, false, attempts, res.status);
+        target = new URL(location, hopUrl).toString();
+        this.checkUrl(target);
+      }
+      if (res.status === 401 && !refreshed) {
+        await res.body?.cancel().catch(() => undefined);
+        this.invalidateToken(platform, scopes);
+        continue;
+      }
+      if (!res.ok) {
+        const text = await res.text().catch(() => '');
+        throw new AgsError('asset_unavailable', `the platform refused the asset download: HTTP ${res.status} ${text.slice(0, 300)}`, false, attempts, res.status);
+      }
+      const declared = Number(res.headers.get('content-length') ?? NaN);
+      if (Number.isFinite(declared) && declared > opts.maxBytes) {
+        await res.body?.cancel().catch(() => undefined);
+        throw new AgsError('asset_too_large', `the asset is ${declared} bytes (at most ${opts.maxBytes})`, false, attempts, res.status);
+      }
+      const chunks: Buffer[] = [];
+      let size = 0;
+      if (res.body) {
+        const reader = res.body.getReader();
+        for (;;) {
+          const { done, value } = await reader.read();
+          if (done) break;
+          size += value.byteLength;
+          if (size > opts.maxBytes) {
+            await reader.cancel().catch(() => undefined);
+            throw new AgsError('asset_too_large', `the asset is larger than ${opts.maxBytes} bytes`, false, attempts, res.status);
+          }
+          chunks.push(Buffer.from(value));
+        }
+      }
+      return { bytes: Buffer.concat(chunks), contentType: res.headers.get('content-type') ?? undefined, attempts };
+    }
+  }
+
+  /**
    * Publishes a score to a line item (`POST <lineitem>/scores`). Retries 429/5xx/network errors
    * with exponential backoff; a 401 refreshes the token once; other 4xx fail at once (not retryable).
    */

@@ -27,11 +27,20 @@ export type LtiErrorCode =
   | 'invalid_message_type'
   | 'invalid_version'
   | 'missing_claim'
+  | 'invalid_deep_linking'
+  // notices (Platform Notification Service)
+  | 'unknown_platform'
+  | 'missing_jti'
+  | 'notice_replayed'
+  | 'invalid_notice'
   // services
   | 'token_request_failed'
   | 'score_rejected'
   | 'score_unavailable'
-  | 'insecure_url';
+  | 'insecure_url'
+  | 'service_call_failed'
+  | 'asset_too_large'
+  | 'asset_unavailable';
 
 export class LtiError extends Error {
   override readonly name = 'LtiError';

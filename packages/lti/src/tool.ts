@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { createRemoteJWKSet, customFetch, decodeProtectedHeader, errors, jwtVerify, type JWSAlgorithm, type JWTPayload, type RemoteJWKSet } from 'jose';
-import { CLAIM } from './claims.js';
+import { createRemoteJWKSet, customFetch, decodeJwt, decodeProtectedHeader, errors, jwtVerify, type JWSAlgorithm, type JWTPayload, type RemoteJWKSet } from 'jose';
+import { AP_CLAIM, CLAIM, claimOf } from './claims.js';
 import { LtiError, type LtiErrorCode } from './errors.js';
 import { mapRoles, type KgraderRole } from './roles.js';
-import type { LoginStateStore, NonceStore, PlatformRegistration, RegistrationStore } from './stores.js';
+import type { Deployment, LoginState, LoginStateStore, NonceStore, PlatformRegistration, RegistrationStore } from './stores.js';
 
 export interface LtiToolConfig {
   /** our launch endpoint: the `redirect_uri` the platform posts the id_token to */
@@ -17,8 +17,10 @@ export interface LtiToolConfig {
   stateTtlMs?: number;
   /** tolerated clock skew on exp/iat (default 60 s) */
   clockToleranceSec?: number;
-  /** oldest acceptable `iat` (default 10 min) */
+  /** oldest acceptable `iat` of a launch (default 10 min) */
   maxTokenAgeSec?: number;
+  /** oldest acceptable `iat` of a notice (default 2 h: platforms sign notices valid for an hour and may queue them) */
+  noticeMaxAgeSec?: number;
   /** accepted id_token algorithms (default RS256, the IMS default) */
   algorithms?: readonly JWSAlgorithm[];
   /**
@@ -60,8 +62,18 @@ export interface LaunchInput {
   cookieState?: string | undefined;
 }
 
+/** The Platform Notification Service claim of a launch: where to register notice handlers. */
+export interface PnsClaim {
+  /** `platform_notification_service_url` */
+  url: string;
+  scopes: string[];
+  noticeTypes: string[];
+  versions: string[];
+}
+
 /** Everything a launch tells kgrader, after every check passed. */
 export interface LaunchContext {
+  messageType: 'LtiResourceLinkRequest';
   registrationId: string;
   issuer: string;
   clientId: string;
@@ -80,7 +92,41 @@ export interface LaunchContext {
   ags?: { lineitem?: string | undefined; lineitems?: string | undefined; scopes: string[] } | undefined;
   custom: Record<string, string>;
   returnUrl?: string | undefined;
+  /** the Platform Notification Service claim, when the platform offers it */
+  pns?: PnsClaim | undefined;
   /** the verified claim set */
+  claims: JWTPayload;
+}
+
+/** `deep_linking_settings` of an LtiDeepLinkingRequest. */
+export interface DeepLinkingSettings {
+  returnUrl: string;
+  acceptTypes: string[];
+  acceptMultiple: boolean;
+  /** opaque value to send back unchanged */
+  data?: string | undefined;
+  title?: string | undefined;
+  text?: string | undefined;
+}
+
+/** An LtiDeepLinkingRequest (an instructor choosing content, e.g. attaching kgrader as asset processor). */
+export interface DeepLinkingContext extends Omit<LaunchContext, 'messageType' | 'resourceLink'> {
+  messageType: 'LtiDeepLinkingRequest';
+  deepLinking: DeepLinkingSettings;
+  /** the LMS assignment being set up (Asset Processor `activity` claim), when sent */
+  activity?: { id: string; title?: string | undefined } | undefined;
+}
+
+/** A verified notice of the Platform Notification Service. */
+export interface NoticeContext {
+  registrationId: string;
+  issuer: string;
+  clientId: string;
+  deploymentId: string;
+  courseId?: string | undefined;
+  notice: { id: string; type: string; timestamp?: string | undefined };
+  /** the one-time id that was consumed: `jti`, else `nonce` */
+  oneTimeId: string;
   claims: JWTPayload;
 }
 
@@ -180,7 +226,7 @@ export class LtiTool {
     return set;
   }
 
-  private async verifySignatureAndTimes(idToken: string, reg: PlatformRegistration): Promise<JWTPayload> {
+  private async verifySignatureAndTimes(idToken: string, reg: PlatformRegistration, maxTokenAgeSec: number = this.config.maxTokenAgeSec ?? 600): Promise<JWTPayload> {
     let header;
     try {
       header = decodeProtectedHeader(idToken);
@@ -194,7 +240,7 @@ export class LtiTool {
       const { payload } = await jwtVerify(idToken, this.keySet(reg), {
         algorithms: this.algorithms,
         clockTolerance: this.config.clockToleranceSec ?? 60,
-        maxTokenAge: this.config.maxTokenAgeSec ?? 600,
+        maxTokenAge: maxTokenAgeSec,
         currentDate: new Date(this.now()),
         requiredClaims: ['iss', 'aud', 'exp', 'iat'],
       });
@@ -225,8 +271,66 @@ export class LtiTool {
   /**
    * Handles `POST /lti/launch`: validates the id_token as the IMS Security Framework (§5.1.3) and
    * LTI 1.3 Core require, consuming the state and nonce. Throws LtiError with one code per rule.
+   * Only resource link launches; `validateLaunchMessage` also accepts deep linking requests.
    */
   async validateLaunch(input: LaunchInput): Promise<LaunchContext> {
+    const ctx = await this.validateLaunchMessage(input, ['LtiResourceLinkRequest']);
+    return ctx as LaunchContext;
+  }
+
+  /**
+   * `validateLaunch` for the message types in `accept` (default: resource link launches and deep
+   * linking requests).
+   */
+  async validateLaunchMessage(
+    input: LaunchInput,
+    accept: readonly LaunchContext['messageType'][] | readonly ('LtiResourceLinkRequest' | 'LtiDeepLinkingRequest')[] = ['LtiResourceLinkRequest', 'LtiDeepLinkingRequest'],
+  ): Promise<LaunchContext | DeepLinkingContext> {
+    const { claims, reg, deploymentId, deployment, login } = await this.checkLaunchToken(input);
+    // 7. message type and version
+    const messageType = claims[CLAIM.messageType];
+    if (typeof messageType !== 'string' || !(accept as readonly string[]).includes(messageType))
+      fail('invalid_message_type', `message_type ${String(messageType)} is not ${accept.join(' or ')}`);
+    if (claims[CLAIM.version] !== '1.3.0') fail('invalid_version', `LTI version ${String(claims[CLAIM.version])} is not 1.3.0`);
+    // 8. required LTI claims
+    const sub = str(claims.sub);
+    if (!sub) fail('missing_claim', 'anonymous launches are not supported (no sub)');
+    const rolesClaim = claims[CLAIM.roles];
+    if (!Array.isArray(rolesClaim)) fail('missing_claim', 'the launch has no roles claim');
+    const roles = rolesClaim.filter((r): r is string => typeof r === 'string');
+    const targetLinkUri = str(claims[CLAIM.targetLinkUri]) ?? login.targetLinkUri;
+    if (!this.targetAllowed(targetLinkUri)) fail('invalid_target_link_uri', `target_link_uri ${targetLinkUri} is not a kgrader URL`);
+    const common = this.commonContext(claims, reg, deploymentId, deployment, sub, roles, targetLinkUri);
+    if (messageType === 'LtiDeepLinkingRequest') {
+      const dl = obj(claims[CLAIM.deepLinkingSettings]);
+      const returnUrl = str(dl?.['deep_link_return_url']);
+      if (!dl || !returnUrl) fail('invalid_deep_linking', 'the deep linking request has no deep_link_return_url');
+      this.checkUrl(returnUrl, 'deep_link_return_url');
+      const strings = (v: unknown) => (Array.isArray(v) ? v.filter((t): t is string => typeof t === 'string') : []);
+      const activity = obj(claimOf(claims, AP_CLAIM.activity));
+      const activityId = str(activity?.['id']);
+      return {
+        ...common,
+        messageType: 'LtiDeepLinkingRequest',
+        deepLinking: {
+          returnUrl,
+          acceptTypes: strings(dl['accept_types']),
+          acceptMultiple: dl['accept_multiple'] === true,
+          data: str(dl['data']),
+          title: str(dl['title']),
+          text: str(dl['text']),
+        },
+        activity: activityId ? { id: activityId, title: str(activity?.['title']) } : undefined,
+      };
+    }
+    const link = obj(claims[CLAIM.resourceLink]);
+    const linkId = str(link?.['id']);
+    if (!link || !linkId) fail('missing_claim', 'the launch has no resource_link id');
+    return { ...common, messageType: 'LtiResourceLinkRequest', resourceLink: { id: linkId, title: str(link['title']), description: str(link['description']) } };
+  }
+
+  /** Steps 1-6 of a launch: state, signature, times, issuer, audience, one-time nonce, deployment. */
+  private async checkLaunchToken(input: LaunchInput): Promise<{ claims: JWTPayload; reg: PlatformRegistration; deploymentId: string; deployment: Deployment; login: LoginState }> {
     const idToken = str(input.idToken);
     const state = str(input.state);
     if (!idToken) fail('missing_id_token', 'the launch has no id_token');
@@ -242,12 +346,7 @@ export class LtiTool {
     // 2. exact issuer
     if (claims.iss !== reg.issuer) fail('invalid_issuer', `iss ${String(claims.iss)} is not ${reg.issuer}`, 401);
     // 3-4. audience and authorized party
-    const aud = claims.aud;
-    const auds = Array.isArray(aud) ? aud : [aud];
-    if (!auds.includes(reg.clientId)) fail('invalid_audience', `aud does not contain our client id ${reg.clientId}`, 401);
-    const azp = claims['azp'];
-    if (azp !== undefined && azp !== reg.clientId) fail('invalid_azp', `azp ${String(azp)} is not our client id`, 401);
-    if (Array.isArray(aud) && aud.length > 1 && azp === undefined) fail('invalid_azp', 'aud lists several audiences but there is no azp', 401);
+    this.checkAudience(claims, reg);
     // 5. one-time nonce bound to this login
     const nonce = str(claims['nonce']);
     if (!nonce) fail('missing_nonce', 'the id_token has no nonce', 401);
@@ -259,22 +358,27 @@ export class LtiTool {
     if (!deploymentId) fail('unknown_deployment', 'the launch has no deployment_id', 403);
     const deployment = await this.config.registrations.findDeployment(reg.id, deploymentId);
     if (!deployment) fail('unknown_deployment', `deployment ${deploymentId} is not registered for ${reg.issuer}`, 403);
-    // 7. message type and version
-    const messageType = claims[CLAIM.messageType];
-    if (messageType !== 'LtiResourceLinkRequest') fail('invalid_message_type', `message_type ${String(messageType)} is not LtiResourceLinkRequest`);
-    if (claims[CLAIM.version] !== '1.3.0') fail('invalid_version', `LTI version ${String(claims[CLAIM.version])} is not 1.3.0`);
-    // 8. required LTI claims
-    const sub = str(claims.sub);
-    if (!sub) fail('missing_claim', 'anonymous launches are not supported (no sub)');
-    const link = obj(claims[CLAIM.resourceLink]);
-    const linkId = str(link?.['id']);
-    if (!link || !linkId) fail('missing_claim', 'the launch has no resource_link id');
-    const rolesClaim = claims[CLAIM.roles];
-    if (!Array.isArray(rolesClaim)) fail('missing_claim', 'the launch has no roles claim');
-    const roles = rolesClaim.filter((r): r is string => typeof r === 'string');
-    const targetLinkUri = str(claims[CLAIM.targetLinkUri]) ?? login.targetLinkUri;
-    if (!this.targetAllowed(targetLinkUri)) fail('invalid_target_link_uri', `target_link_uri ${targetLinkUri} is not a kgrader URL`);
+    return { claims, reg, deploymentId, deployment, login };
+  }
 
+  private checkAudience(claims: JWTPayload, reg: PlatformRegistration): void {
+    const aud = claims.aud;
+    const auds = Array.isArray(aud) ? aud : [aud];
+    if (!auds.includes(reg.clientId)) fail('invalid_audience', `aud does not contain our client id ${reg.clientId}`, 401);
+    const azp = claims['azp'];
+    if (azp !== undefined && azp !== reg.clientId) fail('invalid_azp', `azp ${String(azp)} is not our client id`, 401);
+    if (Array.isArray(aud) && aud.length > 1 && azp === undefined) fail('invalid_azp', 'aud lists several audiences but there is no azp', 401);
+  }
+
+  private commonContext(
+    claims: JWTPayload,
+    reg: PlatformRegistration,
+    deploymentId: string,
+    deployment: Deployment,
+    sub: string,
+    roles: string[],
+    targetLinkUri: string,
+  ): Omit<LaunchContext, 'messageType' | 'resourceLink'> {
     const ctx = obj(claims[CLAIM.context]);
     const ctxId = str(ctx?.['id']);
     const ags = obj(claims[CLAIM.agsEndpoint]);
@@ -283,6 +387,9 @@ export class LtiTool {
     for (const [k, v] of Object.entries(customRaw)) if (typeof v === 'string') custom[k] = v;
     const typeList = Array.isArray(ctx?.['type']) ? (ctx['type'] as unknown[]).filter((t): t is string => typeof t === 'string') : undefined;
 
+    const pnsRaw = obj(claims[CLAIM.platformNotificationService]);
+    const pnsUrl = str(pnsRaw?.['platform_notification_service_url']);
+    const strs = (v: unknown) => (Array.isArray(v) ? v.filter((t): t is string => typeof t === 'string') : []);
     return {
       registrationId: reg.id,
       issuer: reg.issuer,
@@ -299,7 +406,6 @@ export class LtiTool {
       roles,
       role: mapRoles(roles),
       context: ctxId ? { id: ctxId, title: str(ctx?.['title']), label: str(ctx?.['label']), type: typeList } : undefined,
-      resourceLink: { id: linkId, title: str(link['title']), description: str(link['description']) },
       targetLinkUri,
       ags: ags
         ? {
@@ -310,6 +416,66 @@ export class LtiTool {
         : undefined,
       custom,
       returnUrl: str(obj(claims[CLAIM.launchPresentation])?.['return_url']),
+      pns: pnsUrl
+        ? { url: pnsUrl, scopes: strs(pnsRaw?.['scope']), noticeTypes: strs(pnsRaw?.['notice_types_supported']), versions: strs(pnsRaw?.['service_versions']) }
+        : undefined,
+      claims,
+    };
+  }
+
+  /**
+   * Verifies one notice JWT of the Platform Notification Service, as a launch is verified: the
+   * registration found by `iss` and `aud`, signature by `kid` against the platform JWKS, algorithm,
+   * `exp`/`iat`, exact `iss`, `aud`/`azp`, a registered `deployment_id`, LTI version, the `notice`
+   * claim, and a one-time `jti` (else `nonce`, which some platforms send instead) consumed in the
+   * nonce store. Throws LtiError with one code per rule.
+   */
+  async validateNotice(jwt: string | undefined): Promise<NoticeContext> {
+    const token = str(jwt);
+    if (!token) fail('malformed_token', 'the notice has no jwt');
+    let unverified: JWTPayload;
+    try {
+      unverified = decodeJwt(token);
+    } catch (e) {
+      return fail('malformed_token', 'the notice is not a JWT', 400, e);
+    }
+    const iss = str(unverified.iss);
+    if (!iss) fail('invalid_issuer', 'the notice has no iss', 401);
+    const regs = await this.config.registrations.findRegistrations(iss);
+    if (regs.length === 0) fail('unknown_platform', `no platform registered with issuer ${iss}`, 401);
+    const auds = (Array.isArray(unverified.aud) ? unverified.aud : [unverified.aud]).filter((a): a is string => typeof a === 'string');
+    const azp = str(unverified['azp']);
+    const matching = regs.filter((r) => auds.includes(r.clientId) && (azp === undefined || azp === r.clientId));
+    if (matching.length === 0) fail('invalid_audience', `the notice is not addressed to a client id registered for ${iss}`, 401);
+    if (matching.length > 1) fail('invalid_azp', 'the notice is addressed to several registrations: the platform must send azp', 401);
+    const reg = matching[0]!;
+    // signature and times, then the same checks on the verified claims
+    const claims = await this.verifySignatureAndTimes(token, reg, this.config.noticeMaxAgeSec ?? 7200);
+    if (claims.iss !== reg.issuer) fail('invalid_issuer', `iss ${String(claims.iss)} is not ${reg.issuer}`, 401);
+    this.checkAudience(claims, reg);
+    const deploymentId = str(claims[CLAIM.deploymentId]);
+    if (!deploymentId) fail('unknown_deployment', 'the notice has no deployment_id', 403);
+    const deployment = await this.config.registrations.findDeployment(reg.id, deploymentId);
+    if (!deployment) fail('unknown_deployment', `deployment ${deploymentId} is not registered for ${reg.issuer}`, 403);
+    const version = claims[CLAIM.version];
+    if (version !== undefined && version !== '1.3.0') fail('invalid_version', `LTI version ${String(version)} is not 1.3.0`);
+    const notice = obj(claims[CLAIM.notice]);
+    const id = str(notice?.['id']);
+    const type = str(notice?.['type']);
+    if (!notice || !id || !type) fail('invalid_notice', 'the notice claim must carry an id and a type');
+    const oneTime = str(claims.jti) ?? str(claims['nonce']);
+    if (!oneTime) fail('missing_jti', 'the notice has neither jti nor nonce: it could be replayed', 401);
+    const expMs = (claims.exp ?? 0) * 1000 + (this.config.clockToleranceSec ?? 60) * 1000;
+    if (!(await this.config.nonces.consume(`notice:${reg.id}:${oneTime}`, Math.max(expMs, this.now() + 60_000))))
+      fail('notice_replayed', 'this notice JWT was already received (same jti): a replay', 401);
+    return {
+      registrationId: reg.id,
+      issuer: reg.issuer,
+      clientId: reg.clientId,
+      deploymentId,
+      courseId: deployment.courseId,
+      notice: { id, type, timestamp: str(notice['timestamp']) },
+      oneTimeId: oneTime,
       claims,
     };
   }

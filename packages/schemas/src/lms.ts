@@ -146,6 +146,10 @@ export const LtiToolInfo = z
     jwksUrl: z.string(),
     /** a target link URI for one assignment: `<publicUrl>/lti/assignments/<assignmentId>` */
     assignmentLaunchUrlTemplate: z.string(),
+    /** the notice handler kgrader registers with the Platform Notification Service (and Canvas's config may name) */
+    noticeHandlerUrl: z.string(),
+    /** the deep linking launch URL that attaches kgrader to an LMS assignment as its asset processor */
+    deepLinkingUrl: z.string(),
   })
   .meta({ id: 'LtiToolInfo' });
 export type LtiToolInfo = z.infer<typeof LtiToolInfo>;
@@ -205,3 +209,103 @@ export const DeliveriesQuery = z.object({
   /** only attempts of this message */
   messageId: z.string().optional(),
 });
+
+// ---- LTI Platform Notification Service + Asset Processor (issue 15) ---------------------------
+
+/** `POST /lti/notices`: what a platform posts to a notice handler (each notice a signed JWT). */
+export const LtiNoticeBatch = z
+  .object({ notices: z.array(z.object({ jwt: z.string().min(1).max(65_536) }).loose()).min(1).max(100) })
+  .loose()
+  .meta({ id: 'LtiNoticeBatch' });
+export type LtiNoticeBatch = z.infer<typeof LtiNoticeBatch>;
+
+/** What became of one notice of a batch. */
+export const LtiNoticeOutcome = z.enum(['accepted', 'duplicate', 'answered', 'ignored', 'refused']);
+export const LtiNoticeResult = z.object({
+  /** position in the batch */
+  index: z.number().int(),
+  noticeId: z.string().nullable(),
+  type: z.string().nullable(),
+  outcome: LtiNoticeOutcome,
+  /** the HTTP status this notice alone would get */
+  status: z.number().int(),
+  /** for a refused notice: `/problems/lti/<rule>` and why */
+  problem: z.object({ type: z.string(), detail: z.string() }).optional(),
+});
+export const LtiNoticeBatchResult = z.object({ notices: z.array(LtiNoticeResult) }).meta({ id: 'LtiNoticeBatchResult' });
+export type LtiNoticeBatchResult = z.infer<typeof LtiNoticeBatchResult>;
+
+/** An LMS assignment with kgrader attached as its asset processor. */
+export const LtiAssetProcessorOut = z
+  .object({
+    id: z.string(),
+    platformId: z.string(),
+    issuer: z.string(),
+    deploymentId: z.string(),
+    activityId: z.string().nullable(),
+    activityTitle: z.string().nullable(),
+    assignmentId: z.string(),
+    exerciseSlug: z.string(),
+    exerciseVersion: z.string().nullable(),
+    title: z.string(),
+    createdAt: IsoDate,
+  })
+  .meta({ id: 'LtiAssetProcessor' });
+
+export const LtiServiceCallStatus = z.enum(['pending', 'sending', 'sent', 'superseded', 'failed']);
+/** A call kgrader owes a platform (asset report, notice-handler registration) and its delivery state. */
+export const LtiServiceCallOut = z
+  .object({
+    id: z.string(),
+    kind: z.enum(['asset_report', 'register_handler']),
+    status: LtiServiceCallStatus,
+    method: z.string(),
+    url: z.string(),
+    subject: z.string(),
+    /** asset reports: the report's `processingProgress` and asset */
+    processingProgress: z.string().nullable(),
+    assetId: z.string().nullable(),
+    noticeId: z.string().nullable(),
+    submissionId: z.string().nullable(),
+    attempts: z.number().int(),
+    lastStatus: z.number().int().nullable(),
+    lastError: z.string().nullable(),
+    nextAttemptAt: IsoDate.nullable(),
+    sentAt: IsoDate.nullable(),
+    createdAt: IsoDate,
+  })
+  .meta({ id: 'LtiServiceCall' });
+
+export const LtiNoticeStatus = z.enum(['received', 'processing', 'submitted', 'answered', 'ignored', 'rejected', 'failed']);
+/** A notice a platform sent, what kgrader made of it, and the reports owed for it. */
+export const LtiNoticeOut = z
+  .object({
+    id: z.string(),
+    platformId: z.string(),
+    deploymentId: z.string(),
+    noticeId: z.string(),
+    type: z.string(),
+    status: LtiNoticeStatus,
+    processorId: z.string().nullable(),
+    submissionId: z.string().nullable(),
+    ltiUserId: z.string().nullable(),
+    ltiSubmissionId: z.string().nullable(),
+    assets: z.array(z.object({ assetId: z.string(), name: z.string().nullable(), size: z.number().nullable() })),
+    attempts: z.number().int(),
+    duplicates: z.number().int(),
+    lastError: z.string().nullable(),
+    receivedAt: IsoDate,
+    reports: z.array(LtiServiceCallOut),
+  })
+  .meta({ id: 'LtiNotice' });
+
+export const LtiNoticesQuery = z.object({
+  status: LtiNoticeStatus.optional(),
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+});
+export const LtiServiceCallsQuery = z.object({
+  kind: z.enum(['asset_report', 'register_handler']).optional(),
+  status: LtiServiceCallStatus.optional(),
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+});
+export const LtiServiceCallParams = z.object({ courseId: z.uuid(), callId: z.uuid() });

@@ -163,14 +163,16 @@ export async function assertDeliverableUrl(
 /**
  * `fetch` that runs the same check before every call and follows no redirect (a redirect could
  * lead anywhere): for URLs an outside party chose, such as an LTI platform's JWKS and token
- * endpoints. Not pinned to the checked address (undici's fetch resolves again), so a DNS answer
- * changing between the check and the connection is not covered; webhook deliveries are pinned.
+ * endpoints. A caller asking `redirect: 'manual'` gets the 3xx answer itself and may follow it by
+ * calling again (checked again); any other mode fails on a redirect. Not pinned to the checked
+ * address (undici's fetch resolves again), so a DNS answer changing between the check and the
+ * connection is not covered; webhook deliveries are pinned.
  */
 export function guardedFetch(opts: { allowPrivate?: boolean; resolve?: Resolver; fetch?: typeof fetch } = {}): typeof fetch {
   const inner = opts.fetch ?? globalThis.fetch;
   return async (input, init) => {
     const url = input instanceof Request ? input.url : String(input);
     await assertDeliverableUrl(url, { allowPrivate: opts.allowPrivate === true, ...(opts.resolve ? { resolve: opts.resolve } : {}) });
-    return inner(input, { ...init, redirect: 'error' });
+    return inner(input, { ...init, redirect: init?.redirect === 'manual' ? 'manual' : 'error' });
   };
 }

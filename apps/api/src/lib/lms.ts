@@ -1,7 +1,9 @@
 // Shared pieces of the LMS routes: resolved config, the tool keys (loaded once), LtiError → problem.
-import { LtiError, readToolKeyFile, ToolKeyFileError, type ToolKey } from '@kgrader/lti';
-import { assertDeliverableUrl, SsrfError } from '@kgrader/webhooks';
+import { PrismaLoginStateStore, PrismaNonceStore, PrismaRegistrationStore, queueServiceCall, type Tx } from '@kgrader/db';
+import { LtiError, LtiTool, NOTICE_TYPE, PNS_SCOPE, readToolKeyFile, ToolKeyFileError, type PnsClaim, type ToolKey } from '@kgrader/lti';
+import { assertDeliverableUrl, guardedFetch, SsrfError } from '@kgrader/webhooks';
 import type { ApiConfig, LmsConfig } from '../config.js';
+import type { ApiDeps } from '../deps.js';
 import { HttpError } from '../errors.js';
 
 export function lmsConfig(config: ApiConfig): LmsConfig {
@@ -71,3 +73,59 @@ export function readCookie(header: string | undefined, name: string): string | u
   return undefined;
 }
 
+
+/**
+ * The LTI tool of this process, built once the public URL is final (tests set it after listen)
+ * and rebuilt if it changes; 503 while LTI is off. The platform JWKS is SSRF-checked on every fetch.
+ */
+export function ltiToolGetter(deps: ApiDeps, keys: ToolKeys): () => Promise<LtiTool> {
+  const { db } = deps;
+  const cfg = lmsConfig(deps.config);
+  const registrations = new PrismaRegistrationStore(db);
+  const states = new PrismaLoginStateStore(db);
+  const nonces = new PrismaNonceStore(db);
+  let tool: { url: string; tool: LtiTool } | undefined;
+  return async () => {
+    await keys.get(); // 503 when LTI is off
+    const url = deps.config.publicUrl;
+    if (tool?.url !== url) {
+      tool = {
+        url,
+        tool: new LtiTool({
+          launchUrl: `${url}/lti/launch`,
+          registrations,
+          states,
+          nonces,
+          allowInsecureUrls: cfg.ltiAllowInsecureUrls,
+          jwks: { cooldownMs: 5_000, fetch: guardedFetch({ allowPrivate: cfg.ltiAllowPrivateUrls }) },
+        }),
+      };
+    }
+    return tool.tool;
+  };
+}
+
+/** The notice types kgrader registers a handler for, when the platform offers them. */
+export const HANDLED_NOTICE_TYPES = [NOTICE_TYPE.assetProcessorSubmission, NOTICE_TYPE.helloWorld] as const;
+
+/**
+ * Registers kgrader's notice handler with the platform's Platform Notification Service, from the
+ * PNS claim of a launch that grants the `noticehandlers` scope: one PUT per notice type through
+ * the platform-call outbox (the worker sends and retries it). Nothing is queued when the same
+ * registration is already pending or done.
+ */
+export async function queueNoticeHandlers(tx: Tx, p: { platformId: string; deploymentId: string; pns: PnsClaim | undefined; handlerUrl: string }): Promise<number> {
+  const pns = p.pns;
+  if (!pns || !pns.scopes.includes(PNS_SCOPE.noticeHandlers)) return 0;
+  let n = 0;
+  for (const type of HANDLED_NOTICE_TYPES) {
+    if (pns.noticeTypes.length > 0 && !pns.noticeTypes.includes(type)) continue;
+    const subject = `handler:${p.platformId}:${p.deploymentId}:${type}`;
+    const body = { notice_type: type, handler: p.handlerUrl };
+    const last = await tx.ltiServiceCall.findFirst({ where: { subject, status: { in: ['pending', 'sending', 'sent'] } }, orderBy: { createdAt: 'desc' } });
+    if (last && last.url === pns.url && (last.body as { handler?: unknown }).handler === p.handlerUrl) continue;
+    await queueServiceCall(tx, { platformId: p.platformId, kind: 'register_handler', method: 'PUT', url: pns.url, scope: PNS_SCOPE.noticeHandlers, body, subject });
+    n++;
+  }
+  return n;
+}

@@ -59,7 +59,9 @@ export function runOut(r: GradingRun): RunOut {
     maxScore: r.maxScore,
     summary: r.summary,
     infrastructureError: r.infrastructureError,
-    timings: (r.timings as Record<string, number> | null) ?? null,
+    // the durations only: the engine also records how the VM started (`vmStart: "restore"|"boot"`),
+    // which the wire schema's number map would refuse (a 500 on every graded submission)
+    timings: r.timings && typeof r.timings === 'object' ? Object.fromEntries(Object.entries(r.timings as Record<string, unknown>).filter((e): e is [string, number] => typeof e[1] === 'number')) : null,
     startedAt: r.startedAt.toISOString(),
     finishedAt: iso(r.finishedAt),
   };

@@ -1,27 +1,23 @@
-import { createHash } from 'node:crypto';
+import { acceptUpload, checkUploadName, fileSetSha256, rawUploadCap, UploadRejected, type AcceptedFile } from '@kgrader/engine';
 import type { ExerciseSpec } from '@kgrader/schemas';
 import type { FastifyRequest } from 'fastify';
 import { HttpError } from '../errors.js';
-import { ArchiveError, gunzipCapped, readTar } from './tar.js';
 
-export interface UploadedFile {
-  name: string;
-  content: Buffer;
-  sha256: string;
-}
+export type UploadedFile = AcceptedFile;
+export { fileSetSha256 };
 
-const ARCHIVE_RE = /\.(tar\.gz|tgz)$/i;
 const tooLarge = (msg: string) => new HttpError(413, msg, { type: '/problems/upload-too-large' });
-const unacceptable = (msg: string) => new HttpError(422, msg, { type: '/problems/upload-rejected' });
 
-/** the decompressed-size cap of an archive: the exercise's byte budget plus tar's own headers and padding */
-export function archiveCap(limits: ExerciseSpec['limits']): number {
-  return limits.maxTotalBytes + 512 * (2 * limits.maxFiles + 4) + 10_240;
+/** An UploadRejected of the shared acceptance rule (@kgrader/builder) as the API's problem. */
+export function uploadProblem(err: UploadRejected): HttpError {
+  if (err.statusCode === 413) return tooLarge(err.message);
+  return new HttpError(err.statusCode, err.message, { type: '/problems/upload-rejected' });
 }
 
 /**
  * Reads a multipart upload of `.c`/`.h` files or one `.tar.gz`, enforcing the exercise's limits
- * while streaming (nothing larger than a cap is ever buffered). Throws HttpError 413/415/422.
+ * while streaming (nothing larger than a cap is ever buffered), then applies the one acceptance
+ * rule shared with LMS assets (`acceptUpload`). Throws HttpError 400/413/415/422.
  */
 export async function readUpload(req: FastifyRequest, exercise: ExerciseSpec): Promise<UploadedFile[]> {
   if (!req.isMultipart()) {
@@ -30,13 +26,12 @@ export async function readUpload(req: FastifyRequest, exercise: ExerciseSpec): P
   const { limits } = exercise;
   const raw: { name: string; content: Buffer }[] = [];
   let total = 0;
-  let archive: { name: string; content: Buffer } | undefined;
   try {
     const parts = req.parts({
       // keep client-sent directory parts so such names are refused, not silently flattened
       preservePath: true,
       limits: {
-        fileSize: Math.max(limits.maxFileBytes, limits.maxTotalBytes),
+        fileSize: rawUploadCap(limits),
         files: limits.maxFiles + 1,
         fields: 16,
         fieldSize: 4096,
@@ -46,30 +41,24 @@ export async function readUpload(req: FastifyRequest, exercise: ExerciseSpec): P
     });
     for await (const part of parts) {
       if (part.type !== 'file') continue;
-      const name = part.filename;
-      const isArchive = ARCHIVE_RE.test(name);
-      if (!isArchive && !/^[A-Za-z0-9_.-]+\.[ch]$/.test(name)) {
-        throw unacceptable(`file "${name}" is not allowed: send .c/.h files with plain names, or one .tar.gz`);
-      }
+      const kind = checkUploadName(part.filename); // refused before its bytes are read
       const content = await part.toBuffer();
-      if (isArchive) {
-        if (archive || raw.length) throw unacceptable('send either files or one archive, not both');
-        archive = { name, content };
-        continue;
+      if (kind === 'source') {
+        if (content.length > limits.maxFileBytes) throw tooLarge(`file "${part.filename}" is larger than ${limits.maxFileBytes} bytes`);
+        total += content.length;
+        if (total > limits.maxTotalBytes) throw tooLarge(`the files add up to more than ${limits.maxTotalBytes} bytes`);
       }
-      if (archive) throw unacceptable('send either files or one archive, not both');
-      if (content.length > limits.maxFileBytes) throw tooLarge(`file "${name}" is larger than ${limits.maxFileBytes} bytes`);
-      total += content.length;
-      if (total > limits.maxTotalBytes) throw tooLarge(`the files add up to more than ${limits.maxTotalBytes} bytes`);
-      raw.push({ name, content });
+      raw.push({ name: part.filename, content });
       if (raw.length > limits.maxFiles) throw tooLarge(`more than ${limits.maxFiles} files`);
     }
+    return acceptUpload(raw, limits);
   } catch (err) {
     if (err instanceof HttpError) throw err;
+    if (err instanceof UploadRejected) throw uploadProblem(err);
     const code = (err as { code?: string }).code;
-    if (code === 'FST_REQ_FILE_TOO_LARGE') throw tooLarge(`a file is larger than ${Math.max(limits.maxFileBytes, limits.maxTotalBytes)} bytes`);
+    if (code === 'FST_REQ_FILE_TOO_LARGE') throw tooLarge(`a file is larger than ${rawUploadCap(limits)} bytes`);
     if (code === 'FST_FILES_LIMIT' || code === 'FST_PARTS_LIMIT') throw tooLarge(`more than ${limits.maxFiles} files`);
-    if (code === 'FST_FIELDS_LIMIT') throw unacceptable('too many form fields');
+    if (code === 'FST_FIELDS_LIMIT') throw new HttpError(422, 'too many form fields', { type: '/problems/upload-rejected' });
     if (!code && isMalformedMultipart(err)) {
       throw new HttpError(400, `the multipart body cannot be read: ${(err as Error).message} (send multipart/form-data with its boundary, as a browser or curl -F does)`, {
         type: '/problems/bad-multipart',
@@ -77,44 +66,10 @@ export async function readUpload(req: FastifyRequest, exercise: ExerciseSpec): P
     }
     throw err;
   }
-
-  let files = raw;
-  if (archive) {
-    try {
-      const tar = gunzipCapped(archive.content, archiveCap(limits));
-      files = readTar(tar, { maxFiles: limits.maxFiles });
-    } catch (err) {
-      if (err instanceof ArchiveError) throw new HttpError(err.statusCode, err.message, { type: '/problems/upload-rejected' });
-      throw err;
-    }
-    for (const f of files) {
-      if (!/^[A-Za-z0-9_.-]+\.[ch]$/.test(f.name)) throw unacceptable(`the archive holds "${f.name}": only .c/.h files are allowed`);
-      if (f.content.length > limits.maxFileBytes) throw tooLarge(`file "${f.name}" is larger than ${limits.maxFileBytes} bytes`);
-    }
-    if (files.reduce((n, f) => n + f.content.length, 0) > limits.maxTotalBytes) {
-      throw tooLarge(`the files add up to more than ${limits.maxTotalBytes} bytes`);
-    }
-  }
-  if (files.length === 0) throw unacceptable('no files were sent');
-  const names = new Set<string>();
-  for (const f of files) {
-    if (names.has(f.name)) throw unacceptable(`file "${f.name}" appears twice`);
-    names.add(f.name);
-  }
-  return files.map((f) => ({ ...f, sha256: createHash('sha256').update(f.content).digest('hex') }));
 }
 
 /** busboy's errors for a body that is not the multipart it claims to be (no code of their own) */
 function isMalformedMultipart(err: unknown): boolean {
   const m = (err as Error)?.message ?? '';
   return /^Multipart: |^Unexpected end of (form|multipart data)|^Malformed (part header|urlencoded form)|^Part terminated early/.test(m);
-}
-
-/** Identifies a file set: sha256 over the sorted "name sha256" lines. */
-export function fileSetSha256(files: { name: string; sha256: string }[]): string {
-  const h = createHash('sha256');
-  for (const f of [...files].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
-    h.update(`${f.name} ${f.sha256}\n`);
-  }
-  return h.digest('hex');
 }

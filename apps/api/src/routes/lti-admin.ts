@@ -27,7 +27,14 @@ export const ltiAdminPlugin: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (a
 
   const toolInfo = (): LtiToolInfo => {
     const u = deps.config.publicUrl;
-    return { loginUrl: `${u}/lti/login`, launchUrl: `${u}/lti/launch`, jwksUrl: `${u}/.well-known/jwks.json`, assignmentLaunchUrlTemplate: `${u}/lti/assignments/{assignmentId}` };
+    return {
+      loginUrl: `${u}/lti/login`,
+      launchUrl: `${u}/lti/launch`,
+      jwksUrl: `${u}/.well-known/jwks.json`,
+      assignmentLaunchUrlTemplate: `${u}/lti/assignments/{assignmentId}`,
+      noticeHandlerUrl: `${u}/lti/notices`,
+      deepLinkingUrl: `${u}/lti/asset-processor`,
+    };
   };
   const out = (p: LtiPlatform & { deployments: LtiDeployment[] }) => ({
     id: p.id,

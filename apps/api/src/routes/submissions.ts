@@ -1,4 +1,4 @@
-import { enqueueGrading, gradingJobId, isUniqueViolation, recordSubmissionEvent, withinDeadline, writeWebhookEvent, type Submission } from '@kgrader/db';
+import { enqueueGrading, gradingJobId, insertSubmission, isUniqueViolation, recordSubmissionEvent, withinDeadline, type Submission } from '@kgrader/db';
 import {
   AssignmentIdParams,
   FindingOut,
@@ -144,28 +144,7 @@ export const submissionsPlugin: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async
               );
             }
           }
-          await tx.blob.createMany({
-            data: files.map((f) => ({ sha256: f.sha256, size: f.content.length, content: new Uint8Array(f.content) })),
-            skipDuplicates: true,
-          });
-          const submission = await tx.submission.create({
-            data: {
-              assignmentId: assignment.id,
-              userId: user.id,
-              sha256,
-              idempotencyKey: key ?? null,
-              files: { create: files.map((f) => ({ name: f.name, sha256: f.sha256, size: f.content.length })) },
-            },
-          });
-          // webhook outbox, committed with the submission (issue 5)
-          await writeWebhookEvent(tx, assignment.courseId, 'submission.created', {
-            submissionId: submission.id,
-            assignmentId: assignment.id,
-            userId: user.id,
-            createdAt: submission.createdAt.toISOString(),
-          }, submission.createdAt);
-          // the first event is stored with the row: a stream opened later replays it
-          await tx.submissionEvent.create({ data: { submissionId: submission.id, type: 'status', status: 'queued', message: 'queued for grading', attempt: null } });
+          const submission = await insertSubmission(tx, { assignmentId: assignment.id, courseId: assignment.courseId, userId: user.id, files, sha256, idempotencyKey: key ?? null });
           let cancelled: { id: string; generation: number }[] = [];
           if (assignment.supersedeQueued) {
             cancelled = await tx.submission.findMany({

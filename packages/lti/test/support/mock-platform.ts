@@ -1,8 +1,13 @@
 // A real LTI 1.3 platform for the tests, on 127.0.0.1: its own key pair, a JWKS endpoint, an OIDC
 // auth endpoint answering with an auto-submitting form_post, a token endpoint that verifies the
 // tool's client assertion against the tool's JWKS URL, and a line item whose scores endpoint
-// records what it receives and can answer errors N times.
-import { randomBytes, randomUUID } from 'node:crypto';
+// records what it receives and can answer errors N times. For the Platform Notification Service
+// and the Asset Processor: a PNS endpoint recording notice-handler registrations, deep linking
+// requests (attach the tool as an asset processor) and a return URL verifying the tool's signed
+// response, notices it signs and sends, an Asset Service serving files (optionally through a
+// redirect) and an Asset Report Service recording reports (Canvas's rules: 409 for a report older
+// than the newest of its asset and type); each can answer errors N times.
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
@@ -52,6 +57,39 @@ export interface MockPlatformOptions {
   toolJwksUrl: string;
   /** seconds an access token lives (default 3600) */
   tokenTtlSec?: number;
+  /** launches carry the platformnotificationservice claim (default false) */
+  pns?: boolean;
+}
+
+export const SCOPES = {
+  score: 'https://purl.imsglobal.org/spec/lti-ags/scope/score',
+  lineitem: 'https://purl.imsglobal.org/spec/lti-ags/scope/lineitem',
+  noticeHandlers: 'https://purl.imsglobal.org/spec/lti/scope/noticehandlers',
+  assetReadonly: 'https://purl.imsglobal.org/spec/lti/scope/asset.readonly',
+  report: 'https://purl.imsglobal.org/spec/lti/scope/report',
+} as const;
+
+export interface MockAsset {
+  id: string;
+  filename?: string;
+  title?: string;
+  content: Buffer;
+  contentType?: string;
+  /** served through a 302 to /files/<id> (no token needed there) */
+  redirect?: boolean;
+}
+
+export interface RecordedReport {
+  path: string;
+  authorization: string | undefined;
+  body: Record<string, unknown>;
+  /** what the platform answered */
+  status: number;
+}
+
+export interface RecordedHandler {
+  deploymentId: string;
+  body: Record<string, unknown>;
 }
 
 export interface MockUser {
@@ -74,6 +112,8 @@ const json = (res: ServerResponse, status: number, body: unknown, headers: Recor
   res.end(JSON.stringify(body));
 };
 
+const PNS_CLAIM = 'https://purl.imsglobal.org/spec/lti/claim/platformnotificationservice';
+
 const escapeHtml = (s: string): string => s.replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;');
 
 export class MockPlatform {
@@ -82,9 +122,17 @@ export class MockPlatform {
   readonly authRequests: URLSearchParams[] = [];
   readonly tokenRequests: TokenRequestRecord[] = [];
   readonly scores: RecordedScore[] = [];
-  readonly issuedTokens = new Set<string>();
+  /** access tokens issued, with their scopes */
+  readonly issuedTokens = new Map<string, string[]>();
+  readonly handlers: RecordedHandler[] = [];
+  readonly reports: RecordedReport[] = [];
+  readonly assets = new Map<string, MockAsset>();
+  readonly assetDownloads: { id: string; authorization: string | undefined; path: string }[] = [];
+  readonly deepLinkResponses: { token: string; claims: JWTPayload }[] = [];
+  readonly deepLinkErrors: string[] = [];
   jwksFetches = 0;
   private failures: Array<{ status: number; headers: Record<string, string> }> = [];
+  private readonly planned = new Map<'pns' | 'assets' | 'reports', number[]>();
   private readonly seenJti = new Set<string>();
   private toolJwks?: ReturnType<typeof createRemoteJWKSet>;
 
@@ -172,7 +220,145 @@ export class MockPlatform {
         lineitems: `${this.baseUrl}/courses/7/lineitems`,
         lineitem: this.lineitemUrl,
       },
+      ...(this.opts.pns ? { [PNS_CLAIM]: this.pnsClaim() } : {}),
     };
+  }
+
+  /** the PNS endpoint of the deployment */
+  get pnsUrl(): string {
+    return `${this.baseUrl}/pns/${encodeURIComponent(this.opts.deploymentId)}`;
+  }
+  /** where the tool posts its deep linking response */
+  get deepLinkReturnUrl(): string {
+    return `${this.baseUrl}/deep-link-return`;
+  }
+  /** the Asset Report Service of an activity */
+  reportUrl(activityId: string): string {
+    return `${this.baseUrl}/reports/${encodeURIComponent(activityId)}`;
+  }
+  assetUrl(id: string): string {
+    return `${this.baseUrl}/assets/${encodeURIComponent(id)}`;
+  }
+
+  pnsClaim(): Record<string, unknown> {
+    return {
+      service_versions: ['1.0'],
+      platform_notification_service_url: this.pnsUrl,
+      scope: [SCOPES.noticeHandlers],
+      notice_types_supported: ['LtiHelloWorldNotice', 'LtiAssetProcessorSubmissionNotice', 'LtiContextCopyNotice'],
+    };
+  }
+
+  /** an LtiDeepLinkingRequest asking for an asset processor (Canvas: "Add Document Processing App") */
+  deepLinkingClaims(nonce: string, user: MockUser, targetLinkUri: string, dl: { activityId?: string; activityTitle?: string } = {}): JWTPayload {
+    const base = this.claims(nonce, user, targetLinkUri) as Record<string, unknown>;
+    delete base['https://purl.imsglobal.org/spec/lti/claim/resource_link'];
+    delete base['https://purl.imsglobal.org/spec/lti/claim/custom'];
+    return {
+      ...base,
+      'https://purl.imsglobal.org/spec/lti/claim/message_type': 'LtiDeepLinkingRequest',
+      'https://purl.imsglobal.org/spec/lti-dl/claim/deep_linking_settings': {
+        deep_link_return_url: this.deepLinkReturnUrl,
+        accept_types: ['ltiAssetProcessor'],
+        accept_presentation_document_targets: ['iframe', 'window'],
+        accept_multiple: true,
+        auto_create: true,
+        data: 'opaque-dl-data-42',
+      },
+      'https://purl.imsglobal.org/spec/lti/claim/activity': { id: dl.activityId ?? 'activity-1', title: dl.activityTitle ?? 'Driver lab 1' },
+      [PNS_CLAIM]: this.pnsClaim(),
+    };
+  }
+
+  /** the claims of a notice of `type` (a fresh jti and nonce each time) */
+  noticeClaims(type: string, extra: Record<string, unknown> = {}, opts: { noticeId?: string } = {}): JWTPayload {
+    return {
+      iss: this.issuer,
+      aud: this.opts.clientId,
+      azp: this.opts.clientId,
+      jti: randomUUID(),
+      nonce: randomUUID(),
+      'https://purl.imsglobal.org/spec/lti/claim/version': '1.3.0',
+      'https://purl.imsglobal.org/spec/lti/claim/deployment_id': this.opts.deploymentId,
+      'https://purl.imsglobal.org/spec/lti/claim/notice': { id: opts.noticeId ?? randomUUID(), timestamp: new Date().toISOString(), type },
+      'https://purl.imsglobal.org/spec/lti/claim/context': { id: 'ctx-os-2026', label: 'OS', title: 'Operating Systems 2026' },
+      ...extra,
+    };
+  }
+
+  /**
+   * An LtiAssetProcessorSubmissionNotice (Canvas's shape) for `userId` submitting the registered
+   * assets `assetIds` to `activityId`; `custom` are the processor's custom parameters.
+   */
+  submissionNotice(p: { userId: string; assetIds: string[]; activityId: string; submissionId?: string; custom?: Record<string, string>; noticeId?: string }): JWTPayload {
+    return this.noticeClaims(
+      'LtiAssetProcessorSubmissionNotice',
+      {
+        'https://purl.imsglobal.org/spec/lti/claim/for_user': { user_id: p.userId },
+        'https://purl.imsglobal.org/spec/lti/claim/activity': { id: p.activityId },
+        'https://purl.imsglobal.org/spec/lti/claim/submission': { id: p.submissionId ?? `${p.activityId}:${p.userId}:${randomUUID()}` },
+        'https://purl.imsglobal.org/spec/lti/claim/custom': p.custom ?? {},
+        'https://purl.imsglobal.org/spec/lti/claim/assetreport': { scope: [SCOPES.report], report_url: this.reportUrl(p.activityId) },
+        'https://purl.imsglobal.org/spec/lti/claim/assetservice': {
+          scope: [SCOPES.assetReadonly],
+          assets: p.assetIds.map((id) => {
+            const a = this.assets.get(id);
+            if (!a) throw new Error(`no asset ${id}`);
+            return {
+              asset_id: id,
+              url: this.assetUrl(id),
+              sha256_checksum: createHash('sha256').update(a.content).digest('base64'),
+              timestamp: new Date().toISOString(),
+              size: a.content.length,
+              content_type: a.contentType ?? 'text/x-csrc',
+              ...(a.title ? { title: a.title } : {}),
+              ...(a.filename ? { filename: a.filename } : {}),
+            };
+          }),
+        },
+        'https://purl.imsglobal.org/spec/lti-ags/claim/endpoint': {
+          scope: [SCOPES.lineitem, SCOPES.score],
+          lineitems: `${this.baseUrl}/courses/7/lineitems`,
+          lineitem: this.lineitemUrl,
+        },
+      },
+      { noticeId: p.noticeId },
+    );
+  }
+
+  /** Registers an asset the Asset Service serves. */
+  addAsset(a: MockAsset): MockAsset {
+    this.assets.set(a.id, a);
+    return a;
+  }
+
+  /** POSTs `{ notices: [{ jwt }...] }` to a notice handler, as the platform does. */
+  async sendNotices(handlerUrl: string, jwts: string[]): Promise<{ status: number; body: any; contentType: string }> {
+    const res = await fetch(handlerUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ notices: jwts.map((jwt) => ({ jwt })) }) });
+    const text = await res.text();
+    let body: unknown = text;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      /* not JSON */
+    }
+    return { status: res.status, body, contentType: res.headers.get('content-type') ?? '' };
+  }
+
+  /** the next `statuses.length` calls to the PNS, the Asset Service or the Asset Report Service answer these */
+  plan(what: 'pns' | 'assets' | 'reports', statuses: number[]): void {
+    this.planned.set(what, [...(this.planned.get(what) ?? []), ...statuses]);
+  }
+
+  private planned1(what: 'pns' | 'assets' | 'reports'): number | undefined {
+    return this.planned.get(what)?.shift();
+  }
+
+  /** the bearer token's scopes, or null when it is not one of ours */
+  private tokenScopes(req: IncomingMessage): string[] | null {
+    const auth = req.headers.authorization;
+    if (!auth?.startsWith('Bearer ')) return null;
+    return this.issuedTokens.get(auth.slice(7)) ?? null;
   }
 
   /**
@@ -201,7 +387,97 @@ export class MockPlatform {
     if (req.method === 'GET' && url.pathname === '/auth') return this.authorize(url, res);
     if (req.method === 'POST' && url.pathname === '/token') return this.token(req, res);
     if (req.method === 'POST' && url.pathname === '/courses/7/lineitems/42/lineitem/scores') return this.score(req, url, res);
+    if (url.pathname.startsWith('/pns/')) return this.pns(req, url, res);
+    if (req.method === 'POST' && url.pathname === '/deep-link-return') return this.deepLinkReturn(req, res);
+    if (req.method === 'GET' && url.pathname.startsWith('/assets/')) return this.asset(req, url, res, true);
+    if (req.method === 'GET' && url.pathname.startsWith('/files/')) return this.asset(req, url, res, false);
+    if (req.method === 'POST' && url.pathname.startsWith('/reports/')) return this.report(req, url, res);
     json(res, 404, { error: 'not_found' });
+  }
+
+  /** PNS: PUT registers a handler for a notice type, GET lists them (token with the noticehandlers scope). */
+  private async pns(req: IncomingMessage, url: URL, res: ServerResponse): Promise<void> {
+    const body = await readBody(req);
+    const scopes = this.tokenScopes(req);
+    if (!scopes) return json(res, 401, { error: 'invalid_token' });
+    if (!scopes.includes(SCOPES.noticeHandlers)) return json(res, 403, { error: 'insufficient_scope' });
+    const deploymentId = decodeURIComponent(url.pathname.slice('/pns/'.length));
+    if (req.method === 'GET') return json(res, 200, { client_id: this.opts.clientId, deployment_id: deploymentId, notice_handlers: this.handlers.filter((h) => h.deploymentId === deploymentId).map((h) => h.body) });
+    if (req.method !== 'PUT') return json(res, 405, { error: 'method' });
+    const planned = this.planned1('pns');
+    if (planned) return json(res, planned, { error: 'planned failure' });
+    let parsed: Record<string, unknown>;
+    try {
+      parsed = JSON.parse(body) as Record<string, unknown>;
+    } catch {
+      return json(res, 400, { error: 'bad json' });
+    }
+    if (typeof parsed['notice_type'] !== 'string' || typeof parsed['handler'] !== 'string') return json(res, 400, { error: 'notice_type and handler are required' });
+    this.handlers.push({ deploymentId, body: parsed });
+    json(res, 200, parsed);
+  }
+
+  /** The deep linking return URL: verifies the tool's LtiDeepLinkingResponse against the tool JWKS. */
+  private async deepLinkReturn(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const form = new URLSearchParams(await readBody(req));
+    const token = form.get('JWT') ?? '';
+    this.toolJwks ??= createRemoteJWKSet(new URL(this.opts.toolJwksUrl));
+    try {
+      const { payload } = await jwtVerify(token, this.toolJwks, { issuer: this.opts.clientId, audience: this.issuer, requiredClaims: ['iat', 'exp', 'nonce'] });
+      if (payload['https://purl.imsglobal.org/spec/lti/claim/message_type'] !== 'LtiDeepLinkingResponse') throw new Error('not an LtiDeepLinkingResponse');
+      if (payload['https://purl.imsglobal.org/spec/lti/claim/deployment_id'] !== this.opts.deploymentId) throw new Error('wrong deployment_id');
+      this.deepLinkResponses.push({ token, claims: payload });
+      res.writeHead(200, { 'content-type': 'text/html' });
+      res.end('<p>attached</p>');
+    } catch (e) {
+      this.deepLinkErrors.push((e as Error).message);
+      json(res, 400, { error: (e as Error).message });
+    }
+  }
+
+  /** The Asset Service (token with an asset.readonly scope), and the redirect target /files/<id>. */
+  private async asset(req: IncomingMessage, url: URL, res: ServerResponse, service: boolean): Promise<void> {
+    const id = decodeURIComponent(url.pathname.slice(service ? '/assets/'.length : '/files/'.length));
+    this.assetDownloads.push({ id, authorization: req.headers.authorization, path: url.pathname });
+    const a = this.assets.get(id);
+    if (service) {
+      const scopes = this.tokenScopes(req);
+      if (!scopes) return json(res, 401, { error: 'invalid_token' });
+      if (!scopes.some((s) => s.endsWith('/scope/asset.readonly'))) return json(res, 403, { error: 'insufficient_scope' });
+      const planned = this.planned1('assets');
+      if (planned) return json(res, planned, { error: 'planned failure' });
+      if (!a) return json(res, 404, { error: 'no such asset' });
+      if (a.redirect) {
+        res.writeHead(302, { location: `/files/${encodeURIComponent(id)}?sig=abc` });
+        return void res.end();
+      }
+    } else if (!a) return json(res, 404, { error: 'no such file' });
+    res.writeHead(200, { 'content-type': a!.contentType ?? 'application/octet-stream', 'content-length': String(a!.content.length) });
+    res.end(a!.content);
+  }
+
+  /** The Asset Report Service (token with a report scope); a report older than the newest of its asset and type is a 409. */
+  private async report(req: IncomingMessage, url: URL, res: ServerResponse): Promise<void> {
+    const text = await readBody(req);
+    const scopes = this.tokenScopes(req);
+    if (!scopes) return json(res, 401, { error: 'invalid_token' });
+    if (!scopes.some((s) => s.endsWith('/scope/report'))) return json(res, 403, { error: 'insufficient_scope' });
+    const planned = this.planned1('reports');
+    if (planned) return json(res, planned, { error: 'planned failure' });
+    let body: Record<string, unknown>;
+    try {
+      body = JSON.parse(text) as Record<string, unknown>;
+    } catch {
+      return json(res, 400, { error: 'bad json' });
+    }
+    for (const k of ['assetId', 'type', 'timestamp', 'processingProgress', 'priority'])
+      if (body[k] === undefined) return json(res, 400, { error: `${k} is required` });
+    const newer = this.reports.some(
+      (r) => r.status === 201 && r.body['assetId'] === body['assetId'] && r.body['type'] === body['type'] && Date.parse(r.body['timestamp'] as string) > Date.parse(body['timestamp'] as string),
+    );
+    const status = newer ? 409 : 201;
+    this.reports.push({ path: url.pathname, authorization: req.headers.authorization, body, status });
+    json(res, status, newer ? { error: 'An existing report has a newer timestamp' } : body);
   }
 
   /** OIDC authorization endpoint: checks the tool's auth request and answers with a form_post. */
@@ -221,8 +497,10 @@ export class MockPlatform {
       if (!q.get(k)) return json(res, 400, { error: 'invalid_request', detail: `missing ${k}` });
     const user = this.users.get(q.get('login_hint')!);
     if (!user) return json(res, 400, { error: 'login_required' });
-    const target = JSON.parse(Buffer.from(q.get('lti_message_hint')!, 'base64url').toString()) as { target: string };
-    const idToken = await this.sign(this.claims(q.get('nonce')!, user, target.target));
+    const hint = JSON.parse(Buffer.from(q.get('lti_message_hint')!, 'base64url').toString()) as { target: string; deepLinking?: { activityId?: string; activityTitle?: string } };
+    const idToken = await this.sign(
+      hint.deepLinking ? this.deepLinkingClaims(q.get('nonce')!, user, hint.target, hint.deepLinking) : this.claims(q.get('nonce')!, user, hint.target),
+    );
     res.writeHead(200, { 'content-type': 'text/html' });
     res.end(
       `<form method="post" action="${escapeHtml(q.get('redirect_uri')!)}">` +
@@ -243,7 +521,9 @@ export class MockPlatform {
     if (form.get('grant_type') !== 'client_credentials') return reject('unsupported_grant_type');
     if (form.get('client_assertion_type') !== 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer') return reject('invalid_client: assertion type');
     const scope = form.get('scope') ?? '';
-    if (!scope.split(' ').includes('https://purl.imsglobal.org/spec/lti-ags/scope/score')) return reject('invalid_scope');
+    const known = new Set<string>([...Object.values(SCOPES), 'https://purl.imsglobal.org/spec/lti-ap/scope/asset.readonly', 'https://purl.imsglobal.org/spec/lti-ap/scope/report']);
+    const asked = scope.split(' ').filter(Boolean);
+    if (asked.length === 0 || !asked.every((s) => known.has(s))) return reject('invalid_scope');
     this.toolJwks ??= createRemoteJWKSet(new URL(this.opts.toolJwksUrl));
     let payload: JWTPayload;
     try {
@@ -259,7 +539,7 @@ export class MockPlatform {
     if (this.seenJti.has(payload.jti!)) return reject('invalid_client: jti replayed', 401);
     this.seenJti.add(payload.jti!);
     const token = randomBytes(16).toString('hex');
-    this.issuedTokens.add(token);
+    this.issuedTokens.set(token, asked);
     this.tokenRequests.push({ ok: true, assertion: payload, scope });
     json(res, 200, { access_token: token, token_type: 'Bearer', expires_in: this.opts.tokenTtlSec ?? 3600, scope });
   }
