@@ -142,6 +142,17 @@ ssize_t read_file(const char *path, char *buf, size_t cap);
 int write_file(const char *path, const char *s);
 const char *errname(int e);
 
+/*
+ * KCSAN sampling for one test (test params kcsan_skip_watch, kcsan_udelay, on the KCSAN kernel):
+ * a race test lasts seconds, so it watches far more accesses than the boot default; restored after.
+ */
+struct kcsan_tuning {
+	char old[2][32];
+	int set[2];
+};
+void kcsan_tune_begin(struct ctx *c, struct kcsan_tuning *t);
+void kcsan_tune_end(struct ctx *c, struct kcsan_tuning *t);
+
 /* Deterministic printable pattern for single-threaded tests. */
 void fill_pattern(unsigned char *buf, size_t len, unsigned seed);
 

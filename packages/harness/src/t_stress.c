@@ -421,14 +421,20 @@ static int race_ms(const struct ctx *c)
 
 void t_race_writers(struct ctx *c)
 {
+	struct kcsan_tuning kt;
+	kcsan_tune_begin(c, &kt);
 	run_race(c, (int)test_param_long(c->test, "threads", 4), (int)test_param_long(c->test, "readers", 2),
 		 0, race_ms(c));
+	kcsan_tune_end(c, &kt);
 }
 
 void t_race_open_close(struct ctx *c)
 {
+	struct kcsan_tuning kt;
+	kcsan_tune_begin(c, &kt);
 	run_race(c, (int)test_param_long(c->test, "writers", 2), 0,
 		 (int)test_param_long(c->test, "threads", 4), race_ms(c));
+	kcsan_tune_end(c, &kt);
 }
 
 /* -------------------------------------------------------- generic_stress */
@@ -568,6 +574,8 @@ void t_generic_stress(struct ctx *c)
 	}
 	for (size_t i = 0; i < sizeof(g.slots) / sizeof(g.slots[0]); i++)
 		atomic_init(&g.slots[i], -1);
+	struct kcsan_tuning kt;
+	kcsan_tune_begin(c, &kt);
 	install_kick();
 	atomic_store(&stop_flag, 0);
 	static struct gworker wk[64];
@@ -584,6 +592,7 @@ void t_generic_stress(struct ctx *c)
 	while (now_mono_ms() - t0 < (uint64_t)seconds * 1000)
 		sleep_ms(50);
 	stop_and_join(th, started);
+	kcsan_tune_end(c, &kt);
 	for (size_t i = 0; i < sizeof(g.slots) / sizeof(g.slots[0]); i++) {
 		int fd = atomic_exchange(&g.slots[i], -1);
 		if (fd >= 0)

@@ -363,3 +363,45 @@ int compare_msg(struct ctx *c, const char *what, const unsigned char *want, size
 	out_hex(c, got, gotlen, from, 48);
 	return -1;
 }
+
+/* ------------------------------------------------------------ KCSAN */
+
+static const char *const kcsan_params[][2] = {
+	{ "kcsan_skip_watch", "/sys/module/kcsan/parameters/skip_watch" },
+	{ "kcsan_udelay", "/sys/module/kcsan/parameters/udelay_task" },
+};
+
+void kcsan_tune_begin(struct ctx *c, struct kcsan_tuning *t)
+{
+	memset(t, 0, sizeof(*t));
+	for (int i = 0; i < 2; i++) {
+		long v = test_param_long(c->test, kcsan_params[i][0], -1);
+		if (v < 0 || read_file(kcsan_params[i][1], t->old[i], sizeof(t->old[i])) < 0)
+			continue;
+		char value[32];
+		snprintf(value, sizeof(value), "%ld", v);
+		if (write_file(kcsan_params[i][1], value) == 0) {
+			t->set[i] = 1;
+			out(c, "KCSAN: %s=%ld for this test\n", kcsan_params[i][0] + 6, v);
+		}
+	}
+}
+
+void kcsan_tune_end(struct ctx *c, struct kcsan_tuning *t)
+{
+	int any = 0;
+	for (int i = 0; i < 2; i++)
+		if (t->set[i]) {
+			write_file(kcsan_params[i][1], t->old[i]);
+			any = 1;
+		}
+	/* KCSAN's own counters: how much it watched, what it found */
+	char stats[2048];
+	if (any && read_file("/sys/kernel/debug/kcsan", stats, sizeof(stats)) > 0) {
+		char *save = NULL;
+		for (char *l = strtok_r(stats, "\n", &save); l; l = strtok_r(NULL, "\n", &save))
+			if (strstr(l, "enabled") || strstr(l, "setup_watchpoints") || strstr(l, "data_races") ||
+			    strstr(l, "unencodable") || strstr(l, "no_capacity") || strstr(l, "report_races"))
+				out(c, "KCSAN %s\n", l);
+	}
+}

@@ -2,7 +2,8 @@
 # Builds (once) and caches one flavor of kgrader's grading kernel from Debian's linux-source-6.1.
 #
 # Flavors: kasan (default: KASAN, kmemleak, UBSAN) and kcsan (data races). Each is
-# config/base.config + config/<flavor>.config merged onto tinyconfig, with patches/*.patch applied.
+# config/base.config + config/<flavor>.config merged onto tinyconfig, with patches/*.patch and
+# patches/<flavor>/*.patch applied.
 #
 # Cache layout: $KGRADER_CACHE_DIR/kernel/<source-version>-<flavor>-<config hash>/
 #   linux/            the configured, built kernel tree (student modules build against it)
@@ -36,7 +37,10 @@ fi
 # The key covers what changes the produced kernel: the source version, the fragments, the patches
 # and the recipe below. Bump recipe when the build steps change in a way that changes the kernel.
 recipe=2
-patches=("$here"/patches/*.patch)
+# patches/*.patch apply to every flavor, patches/<flavor>/*.patch to that flavor only
+shopt -s nullglob
+patches=("$here"/patches/*.patch "$here"/patches/"$flavor"/*.patch)
+shopt -u nullglob
 config_hash=$( { echo "recipe=$recipe"; cat "$base" "$fragment" "${patches[@]}"; } | sha256sum | cut -c1-16)
 key="${src_version}-${flavor}-${config_hash}"
 dir="$cache_root/kernel/$key"
