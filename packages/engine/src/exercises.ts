@@ -1,6 +1,6 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ExerciseSpec, SolutionExpectations } from '@kgrader/schemas';
+import { ExerciseSpec } from '@kgrader/schemas';
 import { defaultExercisesDir } from './config.js';
 
 export class UnknownExerciseError extends Error {
@@ -26,11 +26,6 @@ export async function loadExercise(slug: string, exercisesDir = defaultExercises
   const spec = ExerciseSpec.parse(JSON.parse(text));
   if (spec.slug !== slug) throw new Error(`exercises/${slug}/exercise.json declares slug ${spec.slug}`);
   return spec;
-}
-
-/** The shipped solutions of an exercise and what grading each must give. */
-export async function loadSolutionExpectations(slug: string, exercisesDir = defaultExercisesDir): Promise<SolutionExpectations> {
-  return SolutionExpectations.parse(JSON.parse(await readFile(join(exercisesDir, slug, 'solutions.json'), 'utf8')));
 }
 
 async function knownSlugs(exercisesDir: string): Promise<string[]> {

@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <pthread.h>
 #include <sys/types.h>
 
 #define MAX_TESTS 64
@@ -43,7 +44,6 @@ struct plan {
 	char module_path[MAX_PATH_LEN];
 	char module_name[MAX_TOKEN];
 	char device[MAX_PATH_LEN]; /* fixed node, empty when "device auto" */
-	int device_auto;
 	int ntests;
 	struct test tests[MAX_TESTS];
 };
@@ -156,7 +156,7 @@ void kcsan_tune_end(struct ctx *c, struct kcsan_tuning *t);
 /* Deterministic printable pattern for single-threaded tests. */
 void fill_pattern(unsigned char *buf, size_t len, unsigned seed);
 
-/* Device helpers (msgbuf semantics). */
+/* msgbuf device helpers (msgbuf_io.c). */
 /* open+write+close; returns write()'s result, errno preserved on -1. open errors give -2. */
 ssize_t dev_write_msg(const char *path, const void *buf, size_t len, int *err);
 /* open+read-until-0+close into buf (cap bytes); returns total or -1 (errno in *err);
@@ -165,6 +165,14 @@ ssize_t dev_read_msg(const char *path, unsigned char *buf, size_t cap, int *err,
 /* Compares and describes the first difference; returns 0 when equal. */
 int compare_msg(struct ctx *c, const char *what, const unsigned char *want, size_t wantlen,
 		const unsigned char *got, size_t gotlen);
+
+/* ------------------------------------------- stress threads (threads.c) */
+
+void stress_start(void);         /* clears the stop flag */
+int stress_running(void);        /* false once stress_stop_and_join began */
+void stress_install_kick(void);  /* SIGUSR1 without SA_RESTART: blocking calls end with EINTR */
+void stress_stop_and_join(pthread_t *th, int n);
+uint64_t stress_rnd(uint64_t *s); /* xorshift64 */
 
 /* --------------------------------------------- result channel (channel.c) */
 

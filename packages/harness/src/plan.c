@@ -90,9 +90,7 @@ int plan_parse_text(const char *text, struct plan *plan, char *err, size_t errle
 				PERR("device must come before the tests");
 			if (!valid_value(tok[1]))
 				PERR("invalid characters in device line");
-			if (!strcmp(tok[1], "auto")) {
-				plan->device_auto = 1;
-			} else {
+			if (strcmp(tok[1], "auto")) { /* auto: no fixed device (empty), discover finds them */
 				if (tok[1][0] != '/')
 					PERR("device must be an absolute path or auto");
 				if (copy_tok(plan->device, sizeof(plan->device), tok[1]))

@@ -1,4 +1,4 @@
-/* Concurrency tests: race_writers, race_open_close (msgbuf) and generic_stress (any chardev). */
+/* msgbuf concurrency tests: race_writers and race_open_close, with self-describing messages. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -11,44 +11,6 @@
 #include <unistd.h>
 
 #include "harness.h"
-
-static atomic_int stop_flag;
-
-static void on_usr1(int sig)
-{
-	(void)sig; /* only there to interrupt blocking system calls (no SA_RESTART) */
-}
-
-static void install_kick(void)
-{
-	struct sigaction sa;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_usr1;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGUSR1, &sa, NULL);
-}
-
-/* Stops the workers and joins them, kicking any that sit in a blocking call. A worker stuck in
- * the kernel for good keeps us here until the watchdog declares the test hung. */
-static void stop_and_join(pthread_t *th, int n)
-{
-	atomic_store(&stop_flag, 1);
-	for (int i = 0; i < n; i++) {
-		while (pthread_tryjoin_np(th[i], NULL) == EBUSY) {
-			pthread_kill(th[i], SIGUSR1);
-			sleep_ms(20);
-		}
-	}
-}
-
-static uint64_t rnd(uint64_t *s)
-{
-	uint64_t x = *s;
-	x ^= x << 13;
-	x ^= x >> 7;
-	x ^= x << 17;
-	return *s = x;
-}
 
 /* ------------------------------------------------ self-describing messages */
 
@@ -186,11 +148,6 @@ static void note_problem(struct race *r, const char *fmt, ...)
 	pthread_mutex_unlock(&r->lock);
 }
 
-static int running(void)
-{
-	return !atomic_load_explicit(&stop_flag, memory_order_relaxed);
-}
-
 /* One writer message on a fresh fd. */
 static void write_one(struct race *r, unsigned w, unsigned seq, uint64_t *rs, unsigned char *buf)
 {
@@ -198,13 +155,13 @@ static void write_one(struct race *r, unsigned w, unsigned seq, uint64_t *rs, un
 	if (seq % 16 == 0)
 		len = MSG_MAX;
 	else if (seq % 16 == 1)
-		len = 1 + (unsigned)(rnd(rs) % SHORT_MAX);
+		len = 1 + (unsigned)(stress_rnd(rs) % SHORT_MAX);
 	else
-		len = SHORT_MAX + 1 + (unsigned)(rnd(rs) % (MSG_MAX - SHORT_MAX));
+		len = SHORT_MAX + 1 + (unsigned)(stress_rnd(rs) % (MSG_MAX - SHORT_MAX));
 	gen_msg(w, seq, len, buf);
 	int fd = open(r->dev, O_WRONLY | O_CLOEXEC);
 	if (fd < 0) {
-		if (running()) {
+		if (stress_running()) {
 			atomic_fetch_add(&r->open_errors, 1);
 			note_problem(r, "writer %u: open(O_WRONLY) failed: %s", w, errname(errno));
 		}
@@ -215,7 +172,7 @@ static void write_one(struct race *r, unsigned w, unsigned seq, uint64_t *rs, un
 	int e = errno;
 	close(fd);
 	if (n < 0) {
-		if (running()) {
+		if (stress_running()) {
 			atomic_fetch_add(&r->write_errors, 1);
 			note_problem(r, "writer %u: write of %u bytes failed: %s", w, len, errname(e));
 		}
@@ -233,7 +190,7 @@ static void read_one(struct race *r, int who, int flags, int small)
 	static __thread unsigned char buf[8192];
 	int fd = open(r->dev, flags | O_CLOEXEC);
 	if (fd < 0) {
-		if (running()) {
+		if (stress_running()) {
 			atomic_fetch_add(&r->open_errors, 1);
 			note_problem(r, "reader %d: open failed: %s", who, errname(errno));
 		}
@@ -242,7 +199,7 @@ static void read_one(struct race *r, int who, int flags, int small)
 	atomic_fetch_add(&r->opens, 1);
 	ssize_t n = read(fd, buf, small ? 7 : sizeof(buf));
 	if (n < 0) {
-		if (running()) {
+		if (stress_running()) {
 			atomic_fetch_add(&r->read_errors, 1);
 			note_problem(r, "reader %d: read failed: %s", who, errname(errno));
 		}
@@ -289,14 +246,14 @@ static void *worker_main(void *arg)
 	uint64_t rs = 0x9E3779B97F4A7C15ull * (wk->id + 1) + 1;
 	static __thread unsigned char msg[MSG_MAX];
 	unsigned seq = 1;
-	while (running()) {
+	while (stress_running()) {
 		if (wk->role == 0) {
 			write_one(r, wk->id, seq++, &rs, msg);
 		} else if (wk->role == 1) {
 			read_one(r, (int)wk->id, O_RDONLY, 0);
 		} else {
 			int fd, fd2;
-			switch (rnd(&rs) % 4) {
+			switch (stress_rnd(&rs) % 4) {
 			case 0:
 				read_one(r, (int)wk->id, O_RDONLY, 0);
 				break;
@@ -308,7 +265,7 @@ static void *worker_main(void *arg)
 				if (fd >= 0) {
 					atomic_fetch_add(&r->opens, 1);
 					close(fd);
-				} else if (running()) {
+				} else if (stress_running()) {
 					atomic_fetch_add(&r->open_errors, 1);
 					note_problem(r, "storm %u: open(O_RDWR) failed: %s", wk->id, errname(errno));
 				}
@@ -320,7 +277,7 @@ static void *worker_main(void *arg)
 					atomic_fetch_add(&r->opens, 1);
 				if (fd2 >= 0)
 					atomic_fetch_add(&r->opens, 1);
-				if ((fd < 0 || fd2 < 0) && running()) {
+				if ((fd < 0 || fd2 < 0) && stress_running()) {
 					atomic_fetch_add(&r->open_errors, 1);
 					note_problem(r, "storm %u: a second simultaneous open failed", wk->id);
 				}
@@ -363,8 +320,8 @@ static void run_race(struct ctx *c, int writers, int readers, int storms, int ms
 		return;
 	}
 
-	install_kick();
-	atomic_store(&stop_flag, 0);
+	stress_install_kick();
+	stress_start();
 	int total = writers + readers + storms;
 	static struct worker wk[96];
 	pthread_t th[96];
@@ -373,8 +330,9 @@ static void run_race(struct ctx *c, int writers, int readers, int storms, int ms
 		wk[i].r = &r;
 		wk[i].role = i < writers ? 0 : i < writers + readers ? 1 : 2;
 		wk[i].id = (unsigned)(wk[i].role == 0 ? i : i - writers);
-		if (pthread_create(&wk[i].th, NULL, worker_main, &wk[i]) != 0) {
-			error_(c, "pthread_create: %s\n", strerror(errno));
+		int e = pthread_create(&wk[i].th, NULL, worker_main, &wk[i]);
+		if (e != 0) { /* pthread_create returns the error, it does not set errno */
+			error_(c, "pthread_create: %s\n", strerror(e));
 			break;
 		}
 		th[started++] = wk[i].th;
@@ -382,7 +340,7 @@ static void run_race(struct ctx *c, int writers, int readers, int storms, int ms
 	uint64_t t0 = now_mono_ms();
 	while (now_mono_ms() - t0 < (uint64_t)ms)
 		sleep_ms(50);
-	stop_and_join(th, started);
+	stress_stop_and_join(th, started);
 	uint64_t dt = now_mono_ms() - t0;
 
 	out(c, "%d writer(s), %d reader(s), %d open/close storm thread(s), %.1f s: %lu writes, %lu "
@@ -437,173 +395,3 @@ void t_race_open_close(struct ctx *c)
 	kcsan_tune_end(c, &kt);
 }
 
-/* -------------------------------------------------------- generic_stress */
-
-#define SLOTS 16       /* shared mode: open files any thread may use */
-#define OWN_SLOTS 4    /* own mode: open files per thread, never shared */
-#define BIG (64 * 1024)
-
-struct gen {
-	int nnodes;
-	int own; /* each thread uses only the files it opened */
-	const char *nodes[MAX_DEVICES];
-	atomic_int slots[64 * OWN_SLOTS];
-	atomic_ulong opens, open_fail, writes, write_ok, reads, read_ok, seeks, closes;
-};
-
-struct gworker {
-	struct gen *g;
-	unsigned id;
-	pthread_t th;
-};
-
-static size_t rand_size(uint64_t *rs)
-{
-	switch (rnd(rs) % 4) {
-	case 0:
-		return rnd(rs) % 257;
-	case 1:
-		return 4096 - 64 + rnd(rs) % 129;
-	default:
-		return rnd(rs) % (BIG + 1);
-	}
-}
-
-static int rand_open(struct gen *g, uint64_t *rs)
-{
-	static const int modes[] = { O_RDONLY, O_WRONLY, O_RDWR };
-	const char *node = g->nodes[rnd(rs) % (uint64_t)g->nnodes];
-	int fd = open(node, modes[rnd(rs) % 3] | O_NONBLOCK | O_CLOEXEC);
-	atomic_fetch_add(fd >= 0 ? &g->opens : &g->open_fail, 1);
-	return fd;
-}
-
-static void *gworker_main(void *arg)
-{
-	struct gworker *wk = arg;
-	struct gen *g = wk->g;
-	uint64_t rs = 0xD1B54A32D192ED03ull * (wk->id + 7) + 3;
-	unsigned char *buf = malloc(BIG + 1);
-	if (!buf)
-		return NULL;
-	fill_pattern(buf, BIG + 1, wk->id);
-	while (running()) {
-		unsigned op = (unsigned)(rnd(&rs) % 100);
-		int slot = g->own ? (int)(wk->id * OWN_SLOTS + rnd(&rs) % OWN_SLOTS) : (int)(rnd(&rs) % SLOTS);
-		if (op < 15) {
-			int fd = rand_open(g, &rs);
-			if (fd >= 0) {
-				int old = atomic_exchange(&g->slots[slot], fd);
-				if (old >= 0) {
-					close(old);
-					atomic_fetch_add(&g->closes, 1);
-				}
-			}
-		} else if (op < 22) {
-			int old = atomic_exchange(&g->slots[slot], -1);
-			if (old >= 0) {
-				close(old);
-				atomic_fetch_add(&g->closes, 1);
-			}
-		} else if (op < 90) {
-			int fd = atomic_load(&g->slots[slot]);
-			if (fd < 0)
-				continue;
-			/* the fd may be closed (or even reused for another node) concurrently: fine */
-			if (op < 45) {
-				size_t n = rand_size(&rs);
-				atomic_fetch_add(&g->writes, 1);
-				if (write(fd, buf, n) >= 0)
-					atomic_fetch_add(&g->write_ok, 1);
-			} else if (op < 75) {
-				size_t n = rnd(&rs) % 2 ? BIG : rand_size(&rs);
-				atomic_fetch_add(&g->reads, 1);
-				if (read(fd, buf, n) >= 0)
-					atomic_fetch_add(&g->read_ok, 1);
-			} else {
-				static const int whence[] = { SEEK_SET, SEEK_CUR, SEEK_END };
-				off_t off;
-				switch (rnd(&rs) % 4) {
-				case 0: off = 0; break;
-				case 1: off = (off_t)(rnd(&rs) % (BIG * 2)); break;
-				case 2: off = -(off_t)(rnd(&rs) % (BIG * 2)); break;
-				default: off = (off_t)(rnd(&rs) >> 2); break;
-				}
-				atomic_fetch_add(&g->seeks, 1);
-				if (lseek(fd, off, whence[rnd(&rs) % 3]) < 0) { /* errors are fine */
-				}
-			}
-		} else {
-			/* open/close churn, sometimes with one small read or write in between */
-			int fd = rand_open(g, &rs);
-			if (fd >= 0) {
-				if (op % 3 == 0 && read(fd, buf, 1 + rnd(&rs) % 64) < 0) {
-				}
-				if (op % 3 == 1 && write(fd, buf, 1 + rnd(&rs) % 64) < 0) {
-				}
-				close(fd);
-				atomic_fetch_add(&g->closes, 1);
-			}
-		}
-	}
-	free(buf);
-	return NULL;
-}
-
-void t_generic_stress(struct ctx *c)
-{
-	static struct gen g;
-	memset(&g, 0, sizeof(g));
-	if (c->st->ndevices) {
-		for (int i = 0; i < c->st->ndevices; i++)
-			g.nodes[g.nnodes++] = c->st->devices[i].path;
-	} else if (c->plan->device[0]) {
-		g.nodes[g.nnodes++] = c->plan->device;
-	}
-	if (!g.nnodes) {
-		set_status(c, "skip");
-		out(c, "skipped: no device node was found");
-		return;
-	}
-	int threads = (int)test_param_long(c->test, "threads", 4);
-	int seconds = (int)test_param_long(c->test, "seconds", 3);
-	g.own = test_param_long(c->test, "own_fds", 0) != 0;
-	if (threads < 1 || threads > 64 || seconds < 1 || seconds > 600) {
-		error_(c, "bad parameters");
-		return;
-	}
-	for (size_t i = 0; i < sizeof(g.slots) / sizeof(g.slots[0]); i++)
-		atomic_init(&g.slots[i], -1);
-	struct kcsan_tuning kt;
-	kcsan_tune_begin(c, &kt);
-	install_kick();
-	atomic_store(&stop_flag, 0);
-	static struct gworker wk[64];
-	pthread_t th[64];
-	int started = 0;
-	for (int i = 0; i < threads; i++) {
-		wk[i].g = &g;
-		wk[i].id = (unsigned)i;
-		if (pthread_create(&wk[i].th, NULL, gworker_main, &wk[i]) != 0)
-			break;
-		th[started++] = wk[i].th;
-	}
-	uint64_t t0 = now_mono_ms();
-	while (now_mono_ms() - t0 < (uint64_t)seconds * 1000)
-		sleep_ms(50);
-	stop_and_join(th, started);
-	kcsan_tune_end(c, &kt);
-	for (size_t i = 0; i < sizeof(g.slots) / sizeof(g.slots[0]); i++) {
-		int fd = atomic_exchange(&g.slots[i], -1);
-		if (fd >= 0)
-			close(fd);
-	}
-	out(c, "%d thread(s) %s on %d node(s) for %.1f s: %lu opens (%lu failed), %lu writes (%lu ok), "
-	       "%lu reads (%lu ok), %lu seeks, %lu closes\n",
-	    started, g.own ? "each on its own open files" : "sharing open files", g.nnodes,
-	    (double)(now_mono_ms() - t0) / 1000, atomic_load(&g.opens),
-	    atomic_load(&g.open_fail), atomic_load(&g.writes), atomic_load(&g.write_ok),
-	    atomic_load(&g.reads), atomic_load(&g.read_ok), atomic_load(&g.seeks), atomic_load(&g.closes));
-	if (!atomic_load(&g.opens))
-		fail(c, "no open of any node succeeded, so nothing but open() was exercised\n");
-}

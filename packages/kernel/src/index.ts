@@ -33,11 +33,6 @@ export class KernelNotBuiltError extends Error {
   }
 }
 
-/** Cache root for every kgrader artefact built outside the repository. */
-export function defaultCacheDir(home: string, xdgCacheHome?: string): string {
-  return `${xdgCacheHome || `${home}/.cache`}/kgrader`;
-}
-
 /**
  * Finds the grading kernel that the current config fragment and installed linux-source produce.
  * Never builds: building takes minutes and belongs to `npm run setup`.

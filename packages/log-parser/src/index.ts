@@ -21,4 +21,4 @@ export {
   type HeaderMatch,
 } from './families.js';
 export { describe, canonicalTitle, type Description } from './title.js';
-export { findingsBeforeMarker, findingsOfTest } from './queries.js';
+export { findingsBeforeMarker } from './queries.js';

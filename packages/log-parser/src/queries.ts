@@ -15,7 +15,3 @@ export function findingsBeforeMarker(
   return findings.filter((f) => (f.line ?? 0) < marker.line);
 }
 
-/** Findings attributed to one harness test. */
-export function findingsOfTest(findings: readonly Finding[], test: string): Finding[] {
-  return findings.filter((f) => f.test === test);
-}
