@@ -15,9 +15,26 @@ import { z } from 'zod';
 import { issueToken } from './lib/tokens.js';
 
 const env = z.object({ DATABASE_URL: z.string().default('postgresql://postgres@127.0.0.1:5432/kgrader') }).parse(process.env);
-const { positionals, values } = parseArgs({
+const usage = 'usage: kgrader-admin create-user|issue-token|revoke-token|lti-keygen [--email E] [--name N] [--admin] [--course-creator] [--scope S] [--course ID] [--days D] [--prefix P] [--file F] [--rotate]';
+let parsed: ReturnType<typeof parseOptions>;
+try {
+  parsed = parseOptions();
+} catch (err) {
+  // a bad option is a usage error, not a crash: no stack trace
+  console.error(`kgrader-admin: ${(err as Error).message}\n${usage}`);
+  process.exit(2);
+}
+const { positionals, values } = parsed;
+if (values.help) {
+  console.log(usage);
+  process.exit(0);
+}
+
+function parseOptions() {
+  return parseArgs({
   allowPositionals: true,
   options: {
+    help: { type: 'boolean', short: 'h', default: false },
     email: { type: 'string' },
     name: { type: 'string' },
     admin: { type: 'boolean', default: false },
@@ -29,8 +46,8 @@ const { positionals, values } = parseArgs({
     file: { type: 'string' },
     rotate: { type: 'boolean', default: false },
   },
-});
-const usage = 'usage: kgrader-admin create-user|issue-token|revoke-token|lti-keygen [--email E] [--name N] [--admin] [--course-creator] [--scope S] [--course ID] [--days D] [--prefix P] [--file F] [--rotate]';
+  });
+}
 const cmd = positionals[0];
 if (cmd === 'lti-keygen') {
   // no database needed: the key file is shared by the API (JWKS) and the workers (AGS)
