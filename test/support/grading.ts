@@ -24,7 +24,9 @@ export function checkExpectation(result: GradeResult, expected: SolutionExpectat
   assert.equal(code, EXIT_OF[result.verdict], 'exit code follows the verdict');
   assert.equal(result.build.ok, expected.builds, `build: ${result.build.log.slice(-1500)}`);
   assert.equal(result.maxScore, result.tests.reduce((s, t) => s + t.maxPoints, 0));
-  assert.equal(result.score, result.tests.filter((t) => t.status === 'pass').reduce((s, t) => s + t.points, 0));
+  const deducted = (result.deductions ?? []).reduce((s, d) => s + d.points, 0);
+  assert.equal(result.score, Math.max(0, result.tests.filter((t) => t.status === 'pass').reduce((s, t) => s + t.points, 0) - deducted));
+  if (result.verdict === 'fail') assert.ok(result.score < result.maxScore || result.maxScore === 0, 'a failing driver never keeps its full score');
   if (expected.verdict === 'pass') {
     assert.equal(result.score, result.maxScore, context);
     assert.deepEqual(result.findings, [], context);

@@ -1,4 +1,4 @@
-import { parseConsoleLog, splitLinePrefix, stripLinePrefix } from '@kgrader/log-parser';
+import { parseConsoleLog, splitLinePrefix, stripLinePrefix, testAtLine } from '@kgrader/log-parser';
 import type { Finding, HarnessEvent } from '@kgrader/schemas';
 import { symbolizeFindings, type StudentModule } from '@kgrader/symbolizer';
 import type { VmOutcome } from '@kgrader/vm';
@@ -52,6 +52,8 @@ export async function analyzeRun(outcome: VmOutcome, opts: RunAnalysisOptions): 
   }
   const hidden = await hiddenReports(outcome, outcome.console, findings, opts);
   findings.push(...hidden);
+  const oom = oomKill(outcome.console, parsed.markers, loadStartLine);
+  if (oom && !findings.some((f) => f.kind === 'panic' && /memory/i.test(f.title))) findings.push(oom);
   const placed = await addSuspects(findings, { module: opts.module, calls: opts.moduleCalls ?? {} });
 
   if (loadStartLine !== undefined) {
@@ -90,6 +92,27 @@ async function hiddenReports(outcome: VmOutcome, console: string, known: readonl
     tamper(`tamper: ${missing.length} kernel warning or error line${missing.length === 1 ? '' : 's'} never reached the console`, missing.slice(0, 20).join('\n')),
     ...recovered.map((f) => ({ ...f, title: `${f.title} (kept off the console)` })),
   ];
+}
+
+const OOM_START = /\binvoked oom-killer:/;
+const OOM_KILLED = /\bOut of memory: Killed process \d+ \(([^)]+)\)/;
+
+/**
+ * The OOM killer at work after the module was loaded: the kernel ran out of memory (a driver
+ * allocating without bound) and killed a process, often the harness. Not a report syzkaller
+ * titles, but the cause of everything that follows; a finding of its own, so it can be placed.
+ */
+export function oomKill(console: string, markers: Parameters<typeof testAtLine>[0], loadStartLine: number | undefined): Finding | undefined {
+  if (loadStartLine === undefined) return undefined;
+  const lines = console.split('\n');
+  const start = lines.findIndex((l, i) => i > loadStartLine && OOM_START.test(l));
+  if (start < 0) return undefined;
+  let end = lines.findIndex((l, i) => i >= start && OOM_KILLED.test(l));
+  if (end < 0) end = Math.min(lines.length - 1, start + 60);
+  const victim = OOM_KILLED.exec(lines[end] ?? '')?.[1];
+  const test = testAtLine(markers, start);
+  const raw = lines.slice(start, Math.min(end + 1, start + 80)).map((l) => stripLinePrefix(l.replace(/\r$/, ''))).join('\n');
+  return { kind: 'oom', title: `out of memory: the OOM killer ${victim ? `killed ${victim}` : 'ran'}`, frames: [], raw, line: start, count: 1, ...(test ? { test } : {}) };
 }
 
 /**

@@ -7,7 +7,7 @@ type Suspect = NonNullable<Finding['suspect']>;
 /** Kernel symbols a module calls, by what a finding without a module frame is usually about. */
 const CALLS_BY_CAUSE: Array<{ matches: (f: Finding) => boolean; symbols: RegExp; what: string }> = [
   {
-    matches: (f) => /out of memory|oom|page allocation failure|vmalloc error/i.test(`${f.title}\n${f.raw}`),
+    matches: (f) => f.kind === 'oom' || /out of memory|oom|page allocation failure|vmalloc error/i.test(`${f.title}\n${f.raw}`),
     symbols: /^(__kmalloc|kmalloc_trace|kmalloc_large|kmalloc_node_trace|__kmalloc_node|kmem_cache_alloc\w*|vmalloc|vzalloc|__vmalloc|kvmalloc_node|__get_free_pages|alloc_pages|krealloc|kmemdup)$/,
     what: 'allocates memory',
   },

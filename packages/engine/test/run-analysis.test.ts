@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import type { VmOutcome } from '@kgrader/vm';
-import { analyzeRun, asConsoleLines, type RunAnalysisOptions } from '../src/index.js';
+import { analyzeRun, asConsoleLines, oomKill, type RunAnalysisOptions } from '../src/index.js';
 
 /**
  * A real run: buggy-off-by-one-read graded on the grading kernel (KGRADER_KEEP_WORKDIR=1 keeps
@@ -85,6 +85,26 @@ describe('analyzeRun on a real run', () => {
     const titles = findings.filter((f) => f.kind === 'tamper').map((f) => f.title);
     assert.deepEqual(titles, ['tamper: the result channel carried events the test harness did not send', 'tamper: the console log levels (/proc/sys/kernel/printk) changed during grading']);
     assert.doesNotMatch(findings.find((f) => f.title.includes('result channel'))!.raw, /before load/);
+  });
+});
+
+describe('oomKill', () => {
+  it('makes the OOM killer after load a finding, tied to the running test', async () => {
+    const lines = real.console.split('\n');
+    const at = lines.findIndex((l) => l.includes('test race_writers start'));
+    lines.splice(at + 1, 0,
+      '[   11.000000][   T60] kgrader-harness invoked oom-killer: gfp_mask=0x140cca(GFP_HIGHUSER_MOVABLE|__GFP_COMP), order=0, oom_score_adj=0',
+      '[   11.000001][   T60] CPU: 1 PID: 60 Comm: kgrader-harness Tainted: G    B      O       6.1.192 #1',
+      '[   11.000300][   T60] Out of memory: Killed process 55 (kgrader-harness) total-vm:2060kB, anon-rss:64kB, file-rss:0kB');
+    const { findings } = await analyzeRun({ ...real, console: lines.join('\n') }, options);
+    const oom = findings.find((f) => f.kind === 'oom');
+    assert.equal(oom?.title, 'out of memory: the OOM killer killed kgrader-harness');
+    assert.equal(oom?.test, 'race_writers');
+    assert.match(oom?.raw ?? '', /invoked oom-killer/);
+  });
+
+  it('ignores an OOM before the module was loaded', () => {
+    assert.equal(oomKill('[ 1.0] x invoked oom-killer: gfp_mask=0\n[ 1.1] Out of memory: Killed process 1 (init)', [], undefined), undefined);
   });
 });
 

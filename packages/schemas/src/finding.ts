@@ -29,6 +29,8 @@ export const FindingKind = z.enum([
   'harness-lost',
   /** a function's stack frame is larger than the exercise allows (kernel stacks are 16 KiB) */
   'stack-frame',
+  /** the kernel ran out of memory and its OOM killer killed a process (an OOM panic is a `panic`) */
+  'oom',
 ]);
 export type FindingKind = z.infer<typeof FindingKind>;
 

@@ -32,6 +32,8 @@ export const FINDING_EXPLANATIONS: Record<FindingKind, string> = {
     'Your module interfered with the grading itself: it wrote to the harness\'s result channel, printed fake test markers, changed the kernel\'s log settings, or kept kernel reports off the console. A driver never needs to do any of this, so the submission fails.',
   'harness-lost':
     'After your module was loaded the test harness stopped (it was killed, or the VM stopped answering). Everything that happens after the module is loaded is the module\'s responsibility: a driver that corrupts memory, kills processes or hangs the machine causes this.',
+  oom:
+    'The kernel ran out of memory and killed a process to free some. A driver causes this by allocating without bound: memory per write or per open that is never freed, or sizes taken from user space without a limit. Cap what one user can make the driver allocate, and free what is no longer needed.',
   'stack-frame':
     'A function of your module uses a large stack frame. Kernel stacks are 16 KiB for the whole call chain, shared with interrupts: a big local array can overflow it. Allocate large buffers with kmalloc instead of declaring them on the stack.',
   'stack-corruption': 'The kernel stack was overwritten: a local array was written past its end. Kernel stacks are small (16 KiB): large buffers belong on the heap.',

@@ -6,7 +6,7 @@ import { Crumbs, csv, download, ErrorBox, errorText, fmtDate, fmtRelative, fmtSc
 
 const TERMINAL: SubmissionStatus[] = ['done', 'error', 'cancelled'];
 // the schema's enum, without bundling zod into the browser (type-checked against FindingKind)
-const FINDING_KINDS = ['kasan', 'kcsan', 'kfence', 'lockdep', 'atomic-sleep', 'bug', 'oops', 'panic', 'warning', 'hung-task', 'soft-lockup', 'rcu-stall', 'kmemleak', 'ubsan', 'list-corruption', 'refcount', 'stack-corruption', 'console-flood', 'policy', 'tamper', 'harness-lost', 'stack-frame'] as const satisfies readonly FindingKind[];
+const FINDING_KINDS = ['kasan', 'kcsan', 'kfence', 'lockdep', 'atomic-sleep', 'bug', 'oops', 'panic', 'warning', 'hung-task', 'soft-lockup', 'rcu-stall', 'kmemleak', 'ubsan', 'list-corruption', 'refcount', 'stack-corruption', 'console-flood', 'policy', 'tamper', 'harness-lost', 'stack-frame', 'oom'] as const satisfies readonly FindingKind[];
 type MissingKinds = Exclude<FindingKind, (typeof FINDING_KINDS)[number]>;
 const _allKinds: [MissingKinds] extends [never] ? true : never = true;
 void _allKinds;
