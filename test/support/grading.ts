@@ -42,9 +42,12 @@ export function checkExpectation(result: GradeResult, expected: SolutionExpectat
     }
     for (const finding of matching.filter((f) => MUST_MAP_TO_SOURCE.has(f.kind))) {
       const frames = [...finding.frames, ...(finding.stacks ?? []).flatMap((s) => s.frames)];
+      const suspect = finding.suspect;
       assert.ok(
-        frames.some((fr) => fr.file !== undefined && sources.includes(fr.file) && (fr.line ?? 0) > 0 && fr.source !== undefined),
-        `finding ${finding.title} maps to a line of the student's source`,
+        frames.some((fr) => fr.file !== undefined && sources.includes(fr.file) && (fr.line ?? 0) > 0 && fr.source !== undefined) ||
+          (suspect?.file !== undefined && sources.includes(suspect.file) && (suspect.line ?? 0) > 0) ||
+          finding.consequenceOf !== undefined,
+        `finding ${finding.title} maps to a line of the student's source (its frames, or its suspect when no stack passes through the module)`,
       );
     }
   }
