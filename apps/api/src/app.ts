@@ -16,6 +16,8 @@ import { submissionsPlugin } from './routes/submissions.js';
 import { tokensPlugin } from './routes/tokens.js';
 import { webhooksPlugin } from './routes/webhooks.js';
 import { dashboardPlugin } from './routes/dashboard.js';
+import { exercisesPlugin } from './routes/exercises.js';
+import { versionMovesPlugin } from './routes/version-moves.js';
 
 /** A route as registered: what the authorization matrix test enumerates. */
 export interface RegisteredRoute {
@@ -83,6 +85,8 @@ export async function buildApp({ deps, logger }: BuildAppOptions): Promise<Fasti
       await v1.register(eventsPlugin, { deps });
       await v1.register(ltiAdminPlugin, { deps });
       await v1.register(webhooksPlugin, { deps });
+      await v1.register(exercisesPlugin, { deps });
+      await v1.register(versionMovesPlugin, { deps });
     },
     { prefix: '/api/v1' },
   );

@@ -6,3 +6,4 @@ export { EventHub } from './lib/event-hub.js';
 export { issueToken, hashToken, type IssuedToken } from './lib/tokens.js';
 export { readTar, gunzipCapped, ArchiveError } from './lib/tar.js';
 export { dashboardPlugin } from './routes/dashboard.js';
+export { seedShippedExercises, contentHash } from './lib/exercises.js';

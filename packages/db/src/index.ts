@@ -17,6 +17,11 @@ export type {
   SubmissionEvent,
   ApiToken,
   AuditEvent,
+  Exercise,
+  ExerciseVersion,
+  SolutionCheck,
+  VersionMove,
+  VersionMoveItem,
 } from './generated/client.js';
 export { recordSubmissionEvent, type PublishedEvent } from './events.js';
 export type {
@@ -43,3 +48,4 @@ export {
   AGS_SCORE_SCOPE,
   type Tx,
 } from './lms.js';
+export { pinnedVersion, decideVersion, NoPublishedVersionError } from './exercises.js';

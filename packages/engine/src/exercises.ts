@@ -1,6 +1,6 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ExerciseSpec, SolutionExpectations } from '@kgrader/schemas';
+import { ExerciseDraft, ExerciseSpec, SolutionExpectations } from '@kgrader/schemas';
 import { defaultExercisesDir } from './config.js';
 
 export class UnknownExerciseError extends Error {
@@ -39,4 +39,21 @@ async function knownSlugs(exercisesDir: string): Promise<string[]> {
   } catch {
     return [];
   }
+}
+
+/**
+ * A shipped exercise as the service stores it (version 1 of the seeded exercise): its spec, the
+ * summary as handout, no starter files, and every solution folder with its expectation and files.
+ */
+export async function loadShippedExercise(slug: string, exercisesDir = defaultExercisesDir): Promise<ExerciseDraft> {
+  const spec = await loadExercise(slug, exercisesDir);
+  const expectations = await loadSolutionExpectations(slug, exercisesDir);
+  const solutions = [];
+  for (const name of Object.keys(expectations).sort()) {
+    const dir = join(exercisesDir, slug, 'solutions', name);
+    const names = (await readdir(dir)).filter((n) => /\.[ch]$/.test(n)).sort();
+    const files = await Promise.all(names.map(async (n) => ({ name: n, content: await readFile(join(dir, n), 'utf8') })));
+    solutions.push({ name, expectation: expectations[name]!, files });
+  }
+  return ExerciseDraft.parse({ spec, handout: spec.summary, starterFiles: [], solutions });
 }

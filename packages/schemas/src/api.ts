@@ -155,7 +155,11 @@ const AssignmentFields = {
   /** a new submission cancels the same student's older ones that are still queued */
   supersedeQueued: z.boolean().default(true),
 };
-export const AssignmentCreate = z.object(AssignmentFields);
+export const AssignmentCreate = z.object({
+  ...AssignmentFields,
+  /** the exercise version to pin (a published one); absent: the newest published version */
+  exerciseVersion: z.number().int().positive().optional(),
+});
 export type AssignmentCreate = z.infer<typeof AssignmentCreate>;
 export const AssignmentUpdate = z
   .object({
@@ -183,6 +187,8 @@ export const AssignmentOut = z
     rateLimitWindowSeconds: z.number().int(),
     showTestDetailsBeforeDue: z.boolean(),
     supersedeQueued: z.boolean(),
+    /** the pinned exercise version (null: not pinned yet; pinned to the newest published version when first used) */
+    exerciseVersion: z.number().int().nullable(),
     createdAt: IsoDate,
   })
   .meta({ id: 'Assignment' });

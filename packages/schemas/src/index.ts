@@ -5,3 +5,4 @@ export * from './harness.js';
 export * from './api.js';
 export * from './lms.js';
 export * from './service-config.js';
+export * from './authoring.js';

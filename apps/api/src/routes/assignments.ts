@@ -46,13 +46,24 @@ export const assignmentsPlugin: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async
       const { user } = caller(req);
       const course = courseOf(req);
       const b = req.body;
-      if (!(await deps.catalog.get(b.exerciseSlug))) throw new HttpError(422, `unknown exercise ${b.exerciseSlug}`);
       if (b.opensAt && b.dueAt && new Date(b.opensAt) >= new Date(b.dueAt)) throw new HttpError(422, 'opensAt must be before dueAt');
+      // the exercise must be usable in this course (shipped, or the course's own) and the pinned version published
+      const exercise = await db.exercise.findFirst({ where: { slug: b.exerciseSlug, OR: [{ courseId: null }, { courseId: course.id }] } });
+      if (!exercise) throw new HttpError(422, `unknown exercise ${b.exerciseSlug}`, { type: '/problems/unknown-exercise' });
+      const version = await db.exerciseVersion.findFirst({
+        where: { exerciseId: exercise.id, status: 'published', ...(b.exerciseVersion ? { version: b.exerciseVersion } : {}) },
+        orderBy: { version: 'desc' },
+      });
+      if (!version) {
+        throw new HttpError(422, b.exerciseVersion ? `version ${b.exerciseVersion} of ${b.exerciseSlug} is not published` : `${b.exerciseSlug} has no published version yet`, { type: '/problems/exercise-version-unavailable' });
+      }
       const a = await db.$transaction(async (tx) => {
         const a = await tx.assignment.create({
+          include: { exerciseVersion: { select: { version: true } } },
           data: {
             courseId: course.id,
             exerciseSlug: b.exerciseSlug,
+            exerciseVersionId: version.id,
             title: b.title,
             opensAt: date(b.opensAt) ?? null,
             dueAt: date(b.dueAt) ?? null,
@@ -63,7 +74,7 @@ export const assignmentsPlugin: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async
             supersedeQueued: b.supersedeQueued,
           },
         });
-        await tx.auditEvent.create({ data: { actorId: user.id, action: 'assignment.create', courseId: course.id, targetType: 'assignment', targetId: a.id, data: { exerciseSlug: a.exerciseSlug } } });
+        await tx.auditEvent.create({ data: { actorId: user.id, action: 'assignment.create', courseId: course.id, targetType: 'assignment', targetId: a.id, data: { exerciseSlug: a.exerciseSlug, exerciseVersion: version.version } } });
         return a;
       });
       return reply.code(201).send(assignmentOut(a));
@@ -77,7 +88,7 @@ export const assignmentsPlugin: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async
       schema: { tags: ['assignments'], summary: "A course's assignments (members)", params: CourseIdParams, response: { 200: z.array(AssignmentOut), ...errors } },
     },
     async (req) => {
-      const rows = await db.assignment.findMany({ where: { courseId: courseOf(req).id }, orderBy: { createdAt: 'asc' } });
+      const rows = await db.assignment.findMany({ where: { courseId: courseOf(req).id }, orderBy: { createdAt: 'asc' }, include: { exerciseVersion: { select: { version: true } } } });
       return rows.map(assignmentOut);
     },
   );
@@ -102,7 +113,7 @@ export const assignmentsPlugin: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async
       if (opensAt !== undefined) data.opensAt = date(opensAt);
       if (dueAt !== undefined) data.dueAt = date(dueAt);
       const a = await db.$transaction(async (tx) => {
-        const a = await tx.assignment.update({ where: { id: assignment.id }, data });
+        const a = await tx.assignment.update({ where: { id: assignment.id }, data, include: { exerciseVersion: { select: { version: true } } } });
         // checked on the merged row inside the transaction: a refused edit is rolled back whole
         if (a.opensAt && a.dueAt && a.opensAt >= a.dueAt) throw new HttpError(422, 'opensAt must be before dueAt');
         await tx.auditEvent.create({ data: { actorId: user.id, action: 'assignment.update', courseId: a.courseId, targetType: 'assignment', targetId: a.id, data: req.body } });

@@ -1,4 +1,4 @@
-import { enqueueGrading, gradingJobId, isUniqueViolation, recordSubmissionEvent, withinDeadline, writeWebhookEvent, type Submission } from '@kgrader/db';
+import { enqueueGrading, gradingJobId, isUniqueViolation, NoPublishedVersionError, pinnedVersion, recordSubmissionEvent, withinDeadline, writeWebhookEvent, type Submission } from '@kgrader/db';
 import {
   AssignmentIdParams,
   FindingOut,
@@ -75,8 +75,14 @@ export const submissionsPlugin: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async
       const { user } = caller(req);
       const assignment = assignmentOf(req);
       const privileged = callerRole(req) === 'instructor';
-      const exercise = await deps.catalog.get(assignment.exerciseSlug);
-      if (!exercise) throw new HttpError(422, `the exercise ${assignment.exerciseSlug} of this assignment is not available`);
+      // the limits of the exercise version the assignment pins (the one the worker grades against)
+      const exercise = await pinnedVersion(db, assignment).then(
+        (p) => p.spec,
+        (err: Error) => {
+          if (err instanceof NoPublishedVersionError) throw new HttpError(422, `the exercise ${assignment.exerciseSlug} of this assignment is not available`);
+          throw err;
+        },
+      );
       const key = req.headers['idempotency-key'];
 
       const files = await readUpload(req, exercise);
