@@ -11,6 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import { issueToken } from '@kgrader/api';
 import type { TokenScope } from '@kgrader/db';
 import { filesForm, seed, startApi, type Seed, type TestEnv } from './helpers.js';
+import { miniDraft } from './stand-in.js';
 
 const RANK: Record<TokenScope, number> = { read: 0, submit: 1, instructor: 2, admin: 3 };
 
@@ -98,6 +99,27 @@ async function makePlatform(courseId: string) {
 
 async function makeWebhook(courseId: string) {
   return env.db.webhookEndpoint.create({ data: { courseId, url: `https://${PUBLIC_IP}/hook`, events: ['submission.created'], secret: 'whsec_dGVzdA==' } });
+}
+
+/** an exercise owned by a course, with a published version 1 */
+async function makeExercise(courseId: string) {
+  const draft = miniDraft({ slug: `mx-${uniq()}` });
+  const e = await env.db.exercise.create({ data: { slug: draft.spec.slug, courseId, draft: JSON.parse(JSON.stringify(draft)) } });
+  await env.db.exerciseVersion.create({
+    data: { exerciseId: e.id, version: 1, status: 'published', spec: draft.spec as object, handout: '', starterFiles: [], solutions: [], contentHash: randomBytes(8).toString('hex') },
+  });
+  return e;
+}
+
+/** an assignment of a course on msgbuf version 1, which can move to msgbuf version 2 */
+async function makeMovableAssignment(courseId: string) {
+  const v1 = await env.db.exerciseVersion.findFirstOrThrow({ where: { exercise: { slug: 'msgbuf' }, version: 1 } });
+  if (!(await env.db.exerciseVersion.findFirst({ where: { exerciseId: v1.exerciseId, version: 2 } }))) {
+    await env.db.exerciseVersion.create({
+      data: { exerciseId: v1.exerciseId, version: 2, status: 'published', spec: v1.spec as object, handout: 'v2', starterFiles: [], solutions: v1.solutions as object, contentHash: 'v2' },
+    });
+  }
+  return env.db.assignment.create({ data: { courseId, exerciseSlug: 'msgbuf', title: `movable ${uniq()}`, exerciseVersionId: v1.id } });
 }
 
 const ownToken = async (c: Caller) =>
@@ -222,6 +244,28 @@ const ENTRIES: Record<string, Entry> = {
       data: { id: `msg_${randomBytes(8).toString('hex')}`, endpointId: e.id, eventType: 'submission.created', payload: '{}', status: 'failed' },
     });
     return { path: v1(`/courses/${t.courseId}/webhooks/${e.id}/deliveries/${m.id}/redeliver`) };
+  }),
+
+  // exercises (issue 12): a course's instructors; shipped exercises are tested in exercises.test.ts
+  'GET /api/v1/courses/:courseId/exercises': course('instructor', 'read', 200, (t) => ({ path: v1(`/courses/${t.courseId}/exercises`) })),
+  'POST /api/v1/courses/:courseId/exercises': course('instructor', 'instructor', 201, (t) => ({ path: v1(`/courses/${t.courseId}/exercises`), json: miniDraft({ slug: `mc-${uniq()}` }) })),
+  'GET /api/v1/exercises/:exerciseId': course('instructor', 'read', 200, async (t) => ({ path: v1(`/exercises/${(await makeExercise(t.courseId)).id}`) })),
+  'PUT /api/v1/exercises/:exerciseId/draft': course('instructor', 'instructor', 200, async (t) => {
+    const e = await makeExercise(t.courseId);
+    return { path: v1(`/exercises/${e.id}/draft`), json: miniDraft({ slug: e.slug }) };
+  }),
+  'POST /api/v1/exercises/:exerciseId/versions': course('instructor', 'instructor', 202, async (t) => ({ path: v1(`/exercises/${(await makeExercise(t.courseId)).id}/versions`) })),
+  'GET /api/v1/exercises/:exerciseId/versions/:version': course('instructor', 'read', 200, async (t) => ({ path: v1(`/exercises/${(await makeExercise(t.courseId)).id}/versions/1`) })),
+  'GET /api/v1/assignments/:assignmentId/handout': course('member', 'read', 200, (t) => ({ path: v1(`/assignments/${t.assignmentId}/handout`) })),
+  'POST /api/v1/assignments/:assignmentId/exercise-version': course('instructor', 'instructor', 202, async (t) => ({
+    path: v1(`/assignments/${(await makeMovableAssignment(t.courseId)).id}/exercise-version`),
+    json: { version: 2 },
+  })),
+  'GET /api/v1/assignments/:assignmentId/version-moves': course('instructor', 'read', 200, (t) => ({ path: v1(`/assignments/${t.assignmentId}/version-moves`) })),
+  'GET /api/v1/assignments/:assignmentId/version-moves/:moveId': course('instructor', 'read', 200, async (t) => {
+    const a = await env.db.assignment.findUniqueOrThrow({ where: { id: t.assignmentId } });
+    const m = await env.db.versionMove.create({ data: { assignmentId: t.assignmentId, toVersionId: a.exerciseVersionId ?? (await env.db.exerciseVersion.findFirstOrThrow({ where: { version: 1, exercise: { slug: 'msgbuf' } } })).id } });
+    return { path: v1(`/assignments/${t.assignmentId}/version-moves/${m.id}`) };
   }),
 
   // a submission: its author and the course's instructors
