@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { FindingKind, Frame } from './finding.js';
 import { Stage, TestStatus, Verdict } from './result.js';
+import { TestVisibility } from './exercise.js';
 import { PassbackOut } from './lms.js';
 
 // Wire schemas of the grading service's REST API (/api/v1). Dates travel as ISO 8601 strings.
@@ -154,6 +155,8 @@ const AssignmentFields = {
   showTestDetailsBeforeDue: z.boolean().default(true),
   /** a new submission cancels the same student's older ones that are still queued */
   supersedeQueued: z.boolean().default(true),
+  /** per test name: who sees it (overrides the exercise's default; see TestVisibility) */
+  testVisibility: z.record(z.string().regex(/^[a-z][a-z0-9_]*$/), TestVisibility).default({}),
 };
 export const AssignmentCreate = z.object({
   ...AssignmentFields,
@@ -171,6 +174,9 @@ export const AssignmentUpdate = z
     rateLimitWindowSeconds: z.number().int().positive().max(30 * 86400),
     showTestDetailsBeforeDue: z.boolean(),
     supersedeQueued: z.boolean(),
+    testVisibility: z.record(z.string().regex(/^[a-z][a-z0-9_]*$/), TestVisibility),
+    /** true: publish the grades now (tests `after_published` become visible); false: withdraw */
+    gradesPublished: z.boolean(),
   })
   .partial();
 export type AssignmentUpdate = z.infer<typeof AssignmentUpdate>;
@@ -187,6 +193,9 @@ export const AssignmentOut = z
     rateLimitWindowSeconds: z.number().int(),
     showTestDetailsBeforeDue: z.boolean(),
     supersedeQueued: z.boolean(),
+    testVisibility: z.record(z.string(), TestVisibility),
+    /** when the grades were published (tests `after_published` visible from then on) */
+    gradesPublishedAt: IsoDate.nullable(),
     /** the pinned exercise version (null: not pinned yet; pinned to the newest published version when first used) */
     exerciseVersion: z.number().int().nullable(),
     createdAt: IsoDate,
@@ -229,6 +238,11 @@ export const SubmissionSummary = z
     finishedAt: IsoDate.nullable(),
     /** the first finding's title, when any */
     topFinding: z.string().nullable().optional(),
+    /**
+     * for a student: how many tests of this assignment they cannot see yet; while any is hidden
+     * the verdict and score are withheld (null) and the summary speaks of the visible tests only
+     */
+    hiddenTests: z.number().int().optional(),
   })
   .meta({ id: 'SubmissionSummary' });
 export type SubmissionSummary = z.infer<typeof SubmissionSummary>;

@@ -21,6 +21,8 @@ export function assignmentOut(a: Assignment & { exerciseVersion?: { version: num
     rateLimitWindowSeconds: a.rateLimitWindowSeconds,
     showTestDetailsBeforeDue: a.showTestDetailsBeforeDue,
     supersedeQueued: a.supersedeQueued,
+    testVisibility: (a.testVisibility ?? {}) as AssignmentOut['testVisibility'],
+    gradesPublishedAt: iso(a.gradesPublishedAt),
     exerciseVersion: a.exerciseVersion?.version ?? null,
     createdAt: a.createdAt.toISOString(),
   };

@@ -1,4 +1,4 @@
-import { Prisma } from '@kgrader/db';
+import { pinnedVersion, Prisma } from '@kgrader/db';
 import {
   AssignmentCreate,
   AssignmentIdParams,
@@ -6,6 +6,7 @@ import {
   AssignmentStats,
   AssignmentUpdate,
   CourseIdParams,
+  ExerciseSpec,
   Problem,
   RegradeAccepted,
   SubmissionList,
@@ -18,6 +19,7 @@ import { badRequest, HttpError } from '../errors.js';
 import { allow, assignmentOf, caller, callerRole, courseOf } from '../lib/auth.js';
 import { assignmentOut, submissionSummary } from '../lib/mappers.js';
 import { regrade } from '../lib/regrade.js';
+import { redactor, studentSummary, viewOf } from '../lib/visibility.js';
 
 const errors = { 400: Problem, 401: Problem, 403: Problem, 404: Problem, 409: Problem, 422: Problem };
 const date = (s: string | null | undefined) => (s === undefined ? undefined : s === null ? null : new Date(s));
@@ -57,6 +59,9 @@ export const assignmentsPlugin: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async
       if (!version) {
         throw new HttpError(422, b.exerciseVersion ? `version ${b.exerciseVersion} of ${b.exerciseSlug} is not published` : `${b.exerciseSlug} has no published version yet`, { type: '/problems/exercise-version-unavailable' });
       }
+      const spec = ExerciseSpec.parse(version.spec);
+      const unknownTests = Object.keys(b.testVisibility).filter((n) => !spec.tests.some((t) => t.name === n));
+      if (unknownTests.length) throw new HttpError(422, `no test named ${unknownTests.join(', ')} in ${spec.slug}`, { type: '/problems/unknown-test' });
       const a = await db.$transaction(async (tx) => {
         const a = await tx.assignment.create({
           include: { exerciseVersion: { select: { version: true } } },
@@ -72,6 +77,7 @@ export const assignmentsPlugin: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async
             rateLimitWindowSeconds: b.rateLimitWindowSeconds,
             showTestDetailsBeforeDue: b.showTestDetailsBeforeDue,
             supersedeQueued: b.supersedeQueued,
+            testVisibility: b.testVisibility,
           },
         });
         await tx.auditEvent.create({ data: { actorId: user.id, action: 'assignment.create', courseId: course.id, targetType: 'assignment', targetId: a.id, data: { exerciseSlug: a.exerciseSlug, exerciseVersion: version.version } } });
@@ -108,10 +114,17 @@ export const assignmentsPlugin: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async
     async (req) => {
       const { user } = caller(req);
       const assignment = assignmentOf(req);
-      const { opensAt, dueAt, ...rest } = req.body;
+      const { opensAt, dueAt, gradesPublished, testVisibility, ...rest } = req.body;
       const data: Prisma.AssignmentUpdateInput = { ...rest };
       if (opensAt !== undefined) data.opensAt = date(opensAt);
       if (dueAt !== undefined) data.dueAt = date(dueAt);
+      if (gradesPublished !== undefined) data.gradesPublishedAt = gradesPublished ? (assignment.gradesPublishedAt ?? new Date()) : null;
+      if (testVisibility !== undefined) {
+        const { spec } = await pinnedVersion(db, assignment);
+        const unknown = Object.keys(testVisibility).filter((n) => !spec.tests.some((t) => t.name === n));
+        if (unknown.length) throw new HttpError(422, `no test named ${unknown.join(', ')} in ${spec.slug} (version pinned by this assignment)`, { type: '/problems/unknown-test' });
+        data.testVisibility = testVisibility;
+      }
       const a = await db.$transaction(async (tx) => {
         const a = await tx.assignment.update({ where: { id: assignment.id }, data, include: { exerciseVersion: { select: { version: true } } } });
         // checked on the merged row inside the transaction: a refused edit is rolled back whole
@@ -140,6 +153,9 @@ export const assignmentsPlugin: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async
       const assignment = assignmentOf(req);
       const role = callerRole(req);
       const q = req.query;
+      const view = await viewOf(db, assignment, role, user.id);
+      // a student's verdicts are withheld while a test is hidden from them: filtering by verdict would tell them
+      if (view.hidden.size > 0 && q.verdict) return { items: [], nextCursor: null };
       const where: Prisma.SubmissionWhereInput = { assignmentId: assignment.id };
       if (role === 'student') where.userId = user.id;
       else if (q.userId) where.userId = q.userId;
@@ -170,6 +186,28 @@ export const assignmentsPlugin: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async
         : [];
       const top = new Map(firsts.map((f) => [f.runId, f.title]));
       const last = page[page.length - 1];
+      if (view.hidden.size > 0) {
+        const [tests, findings] = await Promise.all([
+          db.testResult.findMany({ where: { runId: { in: runIds } }, orderBy: { position: 'asc' }, select: { runId: true, name: true, status: true } }),
+          db.finding.findMany({ where: { runId: { in: runIds } }, orderBy: { position: 'asc' }, select: { runId: true, title: true, sourceLines: true } }),
+        ]);
+        const redact = redactor(view);
+        return {
+          items: page.map((s) => {
+            const run = s.currentRunId;
+            const own = <T extends { runId: string }>(rows: T[]) => rows.filter((r) => r.runId === run);
+            return {
+              ...submissionSummary(s, run ? (top.has(run) ? redact(top.get(run)!) : null) : null),
+              verdict: null,
+              score: null,
+              maxScore: null,
+              summary: studentSummary(s.summary, view, own(tests), own(findings).map((f) => ({ title: f.title, sourceLines: f.sourceLines as { file: string; line: number }[] }))),
+              hiddenTests: view.hidden.size,
+            };
+          }),
+          nextCursor: rows.length > q.limit && last ? encodeCursor(last.createdAt, last.id) : null,
+        };
+      }
       return {
         items: page.map((s) => submissionSummary(s, s.currentRunId ? (top.get(s.currentRunId) ?? null) : null)),
         nextCursor: rows.length > q.limit && last ? encodeCursor(last.createdAt, last.id) : null,

@@ -20,6 +20,7 @@ import { conflict, HttpError, notFound } from '../errors.js';
 import { allow, assignmentOf, caller, callerRole, submissionOf } from '../lib/auth.js';
 import { passbackOut, runOut, submissionSummary } from '../lib/mappers.js';
 import { regrade } from '../lib/regrade.js';
+import { redactor, studentConsole, studentSummary, viewOf } from '../lib/visibility.js';
 import { fileSetSha256, readUpload } from '../lib/upload.js';
 
 /** the text of bytes that are valid UTF-8, else null */
@@ -241,31 +242,41 @@ export const submissionsPlugin: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async
             db.finding.findMany({ where: { runId: current.id }, orderBy: { position: 'asc' } }),
           ])
         : [[], []];
-      const hideTests =
-        role === 'student' && !assignment.showTestDetailsBeforeDue && (!assignment.dueAt || new Date() < assignment.dueAt);
+      // what a student may see of the tests (per-test visibility); instructors see everything
+      const view = await viewOf(db, assignment, role, submission.userId);
+      const redact = redactor(view);
+      const withheld = view.hidden.size > 0;
+      const sourceLinesOf = (f: { sourceLines: unknown }) => f.sourceLines as SourceLine[];
+      const summary = studentSummary(submission.summary, view, tests, findings.map((f) => ({ title: f.title, sourceLines: sourceLinesOf(f) })));
       return {
-        ...submissionSummary({ ...submission, user: owner }, findings[0]?.title ?? null),
+        ...submissionSummary({ ...submission, user: owner }, findings[0] ? redact(findings[0].title) : null),
+        ...(withheld ? { verdict: null, score: null, maxScore: null, summary, hiddenTests: view.hidden.size } : {}),
         files: files.map((f) => ({ name: f.name, size: f.size, sha256: f.sha256 })),
-        run: current ? runOut(current) : null,
-        tests: hideTests
-          ? null
-          : tests.map((t) => ({ name: t.name, status: t.status as 'pass', points: t.points, maxPoints: t.maxPoints, output: t.output, durationMs: t.durationMs })),
+        run: current
+          ? withheld
+            ? { ...runOut(current), verdict: null, score: null, maxScore: null, summary: current.summary === null ? null : summary }
+            : runOut(current)
+          : null,
+        tests: tests
+          .filter((t) => !view.hidden.has(t.name))
+          .map((t) => ({ name: t.name, status: t.status as 'pass', points: t.points, maxPoints: t.maxPoints, output: redact(t.output), durationMs: t.durationMs })),
         findings: findings.map((f) =>
           FindingOut.parse({
             kind: f.kind,
-            title: f.title,
+            title: redact(f.title),
             frames: f.frames,
             ...(f.stacks ? { stacks: f.stacks } : {}),
-            sourceLines: f.sourceLines as SourceLine[],
-            raw: f.raw,
-            test: f.test,
+            sourceLines: sourceLinesOf(f),
+            raw: redact(f.raw),
+            // the test a report appeared in, unless that test is hidden from the caller
+            test: f.test !== null && view.hidden.has(f.test) ? null : f.test,
             count: f.count,
           }),
         ),
         passback: passback ? passbackOut(passback) : null,
         runs: runs.map((r) => {
           const o = runOut(r);
-          return { id: o.id, attempt: o.attempt, reason: o.reason, status: o.status, verdict: o.verdict, startedAt: o.startedAt, finishedAt: o.finishedAt };
+          return { id: o.id, attempt: o.attempt, reason: o.reason, status: o.status, verdict: withheld ? null : o.verdict, startedAt: o.startedAt, finishedAt: o.finishedAt };
         }),
       };
     },
@@ -285,10 +296,12 @@ export const submissionsPlugin: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async
           ? await db.gradingRun.findUnique({ where: { id: submission.currentRunId } })
           : await db.gradingRun.findFirst({ where: { submissionId: submission.id }, orderBy: { attempt: 'desc' } });
       if (req.query.attempt && !run) throw notFound('attempt');
+      const view = await viewOf(db, assignmentOf(req), callerRole(req), submission.userId);
       return {
         attempt: run?.attempt ?? null,
         buildLog: run?.buildLog ?? null,
-        console: run?.consoleLog ?? null,
+        // a hidden test's marker lines are not the student's to read
+        console: run?.consoleLog == null ? null : studentConsole(run.consoleLog, view),
         consoleTruncatedBytes: run?.consoleTruncatedBytes ?? null,
       };
     },
