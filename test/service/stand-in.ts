@@ -3,8 +3,8 @@
 // `test <name>` / `test <name>: <status>`, a console with the harness's nonce markers, findings
 // tied to the test they appeared in and mapped to a line of the submitted file. What happens is
 // read from the submitted text:
-//   FAIL:<test>     that test fails
-//   KASAN:<test>    a KASAN report during that test, on line 3 of the first file
+//   FAIL:<test>     that test fails (FAIL@<n>: the n-th test, from 0)
+//   KASAN:<test>    a KASAN report during that test, on line 3 of the first file (KASAN@<n>)
 //   INFRA           kgrader's own failure (verdict error)
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -49,8 +49,10 @@ export function standInGrader(): Grader & { calls: StandInCall[] } {
       }
       onProgress('booting', 'starting the VM (stand-in)');
       onProgress('running', 'kernel up');
-      const fails = new Set([...text.matchAll(/FAIL:([a-z0-9_]+)/g)].map((m) => m[1]!));
-      const kasanIn = /KASAN:([a-z0-9_]+)/.exec(text)?.[1];
+      const nth = (m: RegExpExecArray | RegExpMatchArray) => (m[1] !== undefined ? m[1] : exercise.tests[Number(m[2])]?.name ?? '');
+      const fails = new Set([...text.matchAll(/FAIL(?::([a-z0-9_]+)|@(\d+))/g)].map(nth));
+      const k = /KASAN(?::([a-z0-9_]+)|@(\d+))/.exec(text);
+      const kasanIn = k ? nth(k) : undefined;
       const events: HarnessEvent[] = [];
       const console: string[] = ['[    0.500000] Linux version 6.1 (stand-in)'];
       const findings: Finding[] = [];
@@ -89,6 +91,7 @@ export function standInGrader(): Grader & { calls: StandInCall[] } {
         moduleName: 'demo',
         timings,
       });
+      onProgress('done', verdict.verdict);
       return { ...verdict, console: console.join('\n') };
     },
   };
