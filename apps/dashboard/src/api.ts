@@ -17,6 +17,12 @@ import type {
   SubmissionLogs,
   SubmissionStreamEvent,
   SubmissionSummary,
+  AssignmentHandout,
+  ExerciseDraftInput,
+  ExerciseOut,
+  ExerciseSummary,
+  ExerciseVersionOut,
+  VersionMoveOut,
 } from '@kgrader/schemas';
 
 const TOKEN_KEY = 'kgrader.token';
@@ -133,6 +139,15 @@ export const api = {
     for (const f of files) fd.append('files', f, f.name);
     return request<SubmissionAccepted>('POST', `/assignments/${assignmentId}/submissions`, { body: fd, headers: { 'idempotency-key': idempotencyKey } });
   },
+  courseExercises: (courseId: string) => request<ExerciseSummary[]>('GET', `/courses/${courseId}/exercises`),
+  createExercise: (courseId: string, draft: ExerciseDraftInput) => request<ExerciseOut>('POST', `/courses/${courseId}/exercises`, { json: draft }),
+  exercise: (id: string) => request<ExerciseOut>('GET', `/exercises/${id}`),
+  saveDraft: (id: string, draft: ExerciseDraftInput) => request<ExerciseOut>('PUT', `/exercises/${id}/draft`, { json: draft }),
+  publish: (id: string) => request<ExerciseVersionOut>('POST', `/exercises/${id}/versions`),
+  version: (id: string, version: number) => request<ExerciseVersionOut>('GET', `/exercises/${id}/versions/${version}`),
+  handout: (assignmentId: string) => request<AssignmentHandout>('GET', `/assignments/${assignmentId}/handout`),
+  moveVersion: (assignmentId: string, version: number) => request<VersionMoveOut>('POST', `/assignments/${assignmentId}/exercise-version`, { json: { version } }),
+  versionMoves: (assignmentId: string) => request<VersionMoveOut[]>('GET', `/assignments/${assignmentId}/version-moves`),
   exercises: async (): Promise<ExerciseInfo[]> => {
     const res = await fetch('/app-api/exercises', { headers: authHeaders() });
     if (!res.ok) return [];

@@ -7,6 +7,7 @@ import { ErrorBox, Loading } from './ui.js';
 import { AssignmentForm } from './views/assignment-form.js';
 import { AssignmentPage } from './views/assignment.js';
 import { CoursePage } from './views/course.js';
+import { ExerciseEditor } from './views/exercises.js';
 import { Home } from './views/home.js';
 import { SignIn } from './views/sign-in.js';
 import { StatsPage } from './views/stats.js';
@@ -19,6 +20,8 @@ function Routes({ me }: { me: Me }) {
   if (path === '/' || path === '') return <Home me={me} />;
   if ((m = match('/courses/:courseId', path))) return <CoursePage key={m['courseId']} me={me} courseId={m['courseId']!} />;
   if ((m = match('/courses/:courseId/assignments/new', path))) return <AssignmentForm courseId={m['courseId']!} />;
+  if ((m = match('/courses/:courseId/exercises/new', path))) return <ExerciseEditor courseId={m['courseId']!} />;
+  if ((m = match('/exercises/:id', path))) return <ExerciseEditor key={m['id']} exerciseId={m['id']!} courseId={new URLSearchParams(location.search).get('course') ?? undefined} />;
   if ((m = match('/assignments/:id/edit', path))) return <AssignmentForm key={m['id']} assignmentId={m['id']!} />;
   if ((m = match('/assignments/:id/stats', path))) return <StatsPage key={m['id']} assignmentId={m['id']!} />;
   if ((m = match('/assignments/:id', path))) return <AssignmentPage key={m['id']} me={me} assignmentId={m['id']!} />;

@@ -42,7 +42,11 @@ function initial(a?: AssignmentOut): FormState {
 export function AssignmentForm(props: { courseId: string } | { assignmentId: string }) {
   const editing = 'assignmentId' in props;
   const existing = useAsync(() => (editing ? api.assignment(props.assignmentId) : Promise.resolve(undefined)), [editing ? props.assignmentId : props.courseId]);
-  const exercises = useAsync(() => api.exercises(), []);
+  const exercises = useAsync(async (): Promise<ExerciseInfo[]> => {
+    const cid = editing ? (await api.assignment(props.assignmentId)).courseId : props.courseId;
+    const list = await api.courseExercises(cid).catch(() => []);
+    return list.filter((e) => e.latestPublished !== null).map((e) => ({ slug: e.slug, title: `${e.title} (v${e.latestPublished}${e.courseId ? ', this course' : ''})`, summary: e.summary, maxScore: e.maxScore ?? 0 }));
+  }, []);
   const [f, setF] = useState<FormState | null>(editing ? null : initial());
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);

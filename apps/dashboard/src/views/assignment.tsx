@@ -2,6 +2,7 @@ import type { AssignmentOut, FindingKind, Me, SubmissionStatus, SubmissionSummar
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { allSubmissions, api, ApiError, followSubmission, type ListFilters } from '../api.js';
 import { Link, navigate, setQuery, useLocation } from '../router.js';
+import { AssignmentAdmin, Handout } from './assignment-admin.js';
 import { Crumbs, csv, download, ErrorBox, errorText, fmtDate, fmtRelative, fmtScore, Loading, PageTitle, StatusBadge, useAsync, VerdictBadge } from '../ui.js';
 
 const TERMINAL: SubmissionStatus[] = ['done', 'error', 'cancelled'];
@@ -22,11 +23,22 @@ export function AssignmentPage({ me, assignmentId }: { me: Me; assignmentId: str
   if (!data.data) return <Loading />;
   const { a, c } = data.data;
   const instructor = c.role === 'instructor' || me.user.isAdmin;
+  const changed = (next: AssignmentOut) => data.set((prev) => prev && { ...prev, a: next });
   return (
     <section>
       <Crumbs items={[{ to: '/', label: 'Courses' }, { to: `/courses/${c.id}`, label: c.code }, { label: a.title }]} />
       <PageTitle sub={<AssignmentFacts a={a} />}>{a.title}</PageTitle>
-      {instructor ? <InstructorAssignment a={a} /> : <StudentAssignment a={a} />}
+      {instructor ? (
+        <>
+          <InstructorAssignment a={a} />
+          <AssignmentAdmin a={a} onChange={changed} />
+        </>
+      ) : (
+        <>
+          <Handout assignmentId={a.id} />
+          <StudentAssignment a={a} />
+        </>
+      )}
     </section>
   );
 }

@@ -2,6 +2,7 @@ import type { Me } from '@kgrader/schemas';
 import { useState } from 'preact/hooks';
 import { api } from '../api.js';
 import { Link } from '../router.js';
+import { ExerciseList } from './exercises.js';
 import { Crumbs, ErrorBox, errorText, fmtDate, Loading, PageTitle, useAsync } from '../ui.js';
 
 export function CoursePage({ me, courseId }: { me: Me; courseId: string }) {
@@ -44,6 +45,7 @@ export function CoursePage({ me, courseId }: { me: Me; courseId: string }) {
           })}
         </ul>
       )}
+      {instructor && <ExerciseList courseId={c.id} />}
       {instructor && <Members courseId={c.id} />}
     </section>
   );

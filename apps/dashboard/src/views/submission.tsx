@@ -196,10 +196,23 @@ function Tests({ d }: { d: SubmissionDetail }) {
         <p class="muted">Test details are shown after the due date for this assignment.</p>
       </section>
     );
-  if (d.tests.length === 0) return null;
+  const hidden = d.hiddenTests ?? 0;
+  const note = hidden > 0 && (
+    <p class="muted" data-testid="hidden-note">
+      {hidden} test{hidden === 1 ? ' is' : 's are'} hidden from you for now; the verdict and score are withheld until you can see every test.
+    </p>
+  );
+  if (d.tests.length === 0)
+    return note ? (
+      <section class="card" aria-labelledby="tests-title">
+        <h2 id="tests-title">Tests</h2>
+        {note}
+      </section>
+    ) : null;
   return (
     <section class="card" aria-labelledby="tests-title">
       <h2 id="tests-title">Tests</h2>
+      {note}
       <div class="table-wrap table-wrap-cards">
         <table class="cards" data-testid="tests-table">
           <thead>
