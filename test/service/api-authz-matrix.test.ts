@@ -151,6 +151,9 @@ const ENTRIES: Record<string, Entry> = {
   'POST /lti/login': { ...pub('/lti/login'), req: () => ({ path: '/lti/login', json: {} }) },
   'POST /lti/launch': { ...pub('/lti/launch'), req: () => ({ path: '/lti/launch', json: {} }) },
   'POST /lti/session': { ...pub('/lti/session'), req: () => ({ path: '/lti/session', json: { code: 'x'.repeat(32) } }) },
+  'GET /auth/providers': pub('/auth/providers'),
+  'GET /auth/login/:providerId': pub('/auth/login/none'),
+  'GET /auth/callback/:providerId': pub('/auth/callback/none?state=x&code=y'),
   'GET /': pub('/'),
   'GET /app': pub('/app'),
   'GET /app/assets/*': pub('/app/assets/none.js'),
@@ -160,6 +163,8 @@ const ENTRIES: Record<string, Entry> = {
   'GET /app-api/exercises': { rule: { kind: 'user', scope: 'read' }, on: 'none', req: () => ({ path: '/app-api/exercises' }), ok: 200 },
   'GET /api/v1/me': { rule: { kind: 'user', scope: 'read' }, on: 'none', req: () => ({ path: v1('/me') }), ok: 200 },
   'GET /api/v1/courses': { rule: { kind: 'user', scope: 'read' }, on: 'none', req: () => ({ path: v1('/courses') }), ok: 200 },
+  // a bearer token is not a session: 409 for every caller the guard lets through (signin.test.ts signs out sessions)
+  'DELETE /api/v1/me/session': { rule: { kind: 'user', scope: 'read' }, on: 'none', req: () => ({ path: v1('/me/session') }), ok: 409 },
   'GET /api/v1/me/tokens': { rule: { kind: 'user', scope: 'read' }, on: 'none', req: () => ({ path: v1('/me/tokens') }), ok: 200 },
   'POST /api/v1/me/tokens': { rule: { kind: 'user', scope: 'read' }, on: 'none', req: () => ({ path: v1('/me/tokens'), json: { scope: 'read' } }), ok: 201 },
   'DELETE /api/v1/me/tokens/:tokenId': { rule: { kind: 'user', scope: 'read' }, on: 'none', req: async (_t, c) => ({ path: v1(`/me/tokens/${await ownToken(c)}`) }), ok: 204 },

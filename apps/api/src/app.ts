@@ -16,6 +16,7 @@ import { submissionsPlugin } from './routes/submissions.js';
 import { tokensPlugin } from './routes/tokens.js';
 import { webhooksPlugin } from './routes/webhooks.js';
 import { dashboardPlugin } from './routes/dashboard.js';
+import { authRoutesPlugin } from './routes/auth.js';
 import { exercisesPlugin } from './routes/exercises.js';
 import { versionMovesPlugin } from './routes/version-moves.js';
 
@@ -71,11 +72,12 @@ export async function buildApp({ deps, logger }: BuildAppOptions): Promise<Fasti
   await app.register(swaggerUi, { routePrefix: '/docs' });
   await app.register(multipart, { throwFileSizeLimit: true });
   // the one auth guard: every route registered from here on declares its access (config.access)
-  await app.register(authPlugin, { db: deps.db });
+  await app.register(authPlugin, { db: deps.db, publicUrl: () => deps.config.publicUrl });
 
   const metrics = createMetrics(deps);
   await app.register(opsPlugin, { deps, metrics });
   await app.register(ltiPlugin, { deps }); // LTI 1.3 tool endpoints: /.well-known/jwks.json, /lti/*
+  await app.register(authRoutesPlugin, { deps }); // OpenID Connect sign-in: /auth/*
   await app.register(
     async (v1) => {
       await v1.register(coursesPlugin, { deps });

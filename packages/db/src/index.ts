@@ -22,6 +22,8 @@ export type {
   SolutionCheck,
   VersionMove,
   VersionMoveItem,
+  Session,
+  UserIdentity,
 } from './generated/client.js';
 export { recordSubmissionEvent, type PublishedEvent } from './events.js';
 export type {

@@ -70,7 +70,7 @@ export const Me = z.object({
   /** the courses this token reaches (only its course for a course-scoped token) */
   memberships: z.array(z.object({ courseId: Uuid, courseCode: z.string(), role: Role })),
   /** the token of this request: what it may do */
-  token: z.object({ id: Uuid, scope: TokenScope, courseId: Uuid.nullable(), expiresAt: IsoDate.nullable() }),
+  token: z.object({ id: Uuid, scope: TokenScope, courseId: Uuid.nullable(), expiresAt: IsoDate.nullable(), /** `session`: signed in to the dashboard (cookie) */ kind: z.enum(['token', 'session']).optional() }),
 });
 export type Me = z.infer<typeof Me>;
 

@@ -14,11 +14,15 @@ import type { Assignment, Course, Db, Exercise, Role, Submission, TokenScope, Us
 import { TOKEN_SCOPE_RANK } from '@kgrader/schemas';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import { forbidden, notFound, unauthorized } from '../errors.js';
+import { forbidden, HttpError, notFound, unauthorized } from '../errors.js';
+import { cookieName, csrfProblem, readCookie, sessionOf } from './sessions.js';
 import { hashToken } from './tokens.js';
 
 export interface TokenInfo {
+  /** the ApiToken's id, or the Session's for a dashboard session */
   id: string;
+  /** `session`: a dashboard session cookie (instructor scope: the user's course rights, never admin rights) */
+  kind?: 'token' | 'session';
   scope: TokenScope;
   /** a course-scoped token reaches this course only */
   courseId: string | null;
@@ -194,7 +198,7 @@ export async function authorize(db: Db, access: Access, p: Principal, params: Re
  * The guard (register it at the root, before the routes): every route registered after it must
  * declare `config.access`; the token is checked on request, the declaration after validation.
  */
-export const authPlugin = fp<{ db: Db }>(async (app: FastifyInstance, { db }) => {
+export const authPlugin = fp<{ db: Db; /** read per request (tests set it after listening) */ publicUrl: () => string }>(async (app: FastifyInstance, { db, publicUrl }) => {
   app.decorateRequest('principal', null);
   app.decorateRequest('resolved', null);
   app.addHook('onRoute', (route) => {
@@ -206,7 +210,18 @@ export const authPlugin = fp<{ db: Db }>(async (app: FastifyInstance, { db }) =>
     const access = req.routeOptions.config.access;
     if (!access || access.kind === 'public') return; // public routes and the not-found handler
     const header = req.headers.authorization;
-    if (!header) throw unauthorized();
+    if (!header) {
+      // the dashboard's session cookie (OpenID Connect sign-in), with the CSRF rule of lib/sessions.ts
+      const secure = publicUrl().startsWith('https:');
+      const secret = readCookie(req, cookieName(secure));
+      if (!secret) throw unauthorized();
+      const s = await sessionOf(db, secret);
+      if (!s) throw unauthorized('the session expired or was ended: sign in again');
+      const csrf = csrfProblem(req, publicUrl());
+      if (csrf) throw new HttpError(403, csrf, { type: '/problems/csrf' });
+      req.principal = { user: s.user, token: { id: s.id, kind: 'session', scope: 'instructor', courseId: null, expiresAt: s.expiresAt } };
+      return;
+    }
     const m = /^Bearer\s+(\S+)$/i.exec(header);
     if (!m) throw unauthorized('Authorization must be "Bearer <token>"');
     const p = await authenticate(db, m[1]!);
