@@ -23,6 +23,9 @@ import type {
   ExerciseSummary,
   ExerciseVersionOut,
   VersionMoveOut,
+  TokenIssued,
+  TokenOut,
+  TokenScope,
 } from '@kgrader/schemas';
 
 const TOKEN_KEY = 'kgrader.token';
@@ -76,7 +79,7 @@ async function toError(res: Response): Promise<ApiError> {
   return new ApiError(res.status, msg, problem, Number.isFinite(ra) && ra > 0 ? ra : null);
 }
 
-export async function request<T>(method: string, path: string, opts: { json?: unknown; body?: BodyInit; headers?: Record<string, string>; token?: string; signal?: AbortSignal } = {}): Promise<T> {
+export async function request<T>(method: string, path: string, opts: { json?: unknown; body?: BodyInit; headers?: Record<string, string>; token?: string; signal?: AbortSignal; /** a 401 is an answer, not a lost session */ quiet?: boolean } = {}): Promise<T> {
   const headers: Record<string, string> = { accept: 'application/json', ...authHeaders(opts.token ?? getToken()), ...(opts.headers ?? {}) };
   let body: BodyInit | undefined = opts.body;
   if (opts.json !== undefined) {
@@ -86,7 +89,7 @@ export async function request<T>(method: string, path: string, opts: { json?: un
   const res = await fetch(`/api/v1${path}`, { method, headers, ...(body !== undefined ? { body } : {}), ...(opts.signal ? { signal: opts.signal } : {}) });
   if (!res.ok) {
     const err = await toError(res);
-    if (res.status === 401 && !opts.token) for (const l of unauthorizedListeners) l();
+    if (res.status === 401 && !opts.token && !opts.quiet) for (const l of unauthorizedListeners) l();
     throw err;
   }
   if (res.status === 204) return undefined as T;
@@ -109,7 +112,8 @@ export interface ListFilters {
 }
 
 export const api = {
-  me: (token?: string) => request<Me>('GET', '/me', token ? { token } : {}),
+  /** the signed-in user: with a pasted token, else the stored one or the session cookie (a 401 then just means signed out) */
+  me: (token?: string) => request<Me>('GET', '/me', token ? { token } : { quiet: true }),
   courses: () => request<CourseOut[]>('GET', '/courses'),
   course: (id: string) => request<CourseOut>('GET', `/courses/${id}`),
   createCourse: (body: { code: string; title: string }) => request<CourseOut>('POST', '/courses', { json: body }),
@@ -139,6 +143,10 @@ export const api = {
     for (const f of files) fd.append('files', f, f.name);
     return request<SubmissionAccepted>('POST', `/assignments/${assignmentId}/submissions`, { body: fd, headers: { 'idempotency-key': idempotencyKey } });
   },
+  signOut: () => request<void>('DELETE', '/me/session'),
+  tokens: () => request<TokenOut[]>('GET', '/me/tokens'),
+  createToken: (body: { name: string; scope: TokenScope; courseId?: string | null; expiresInDays?: number }) => request<TokenIssued>('POST', '/me/tokens', { json: body }),
+  revokeToken: (id: string) => request<void>('DELETE', `/me/tokens/${id}`),
   courseExercises: (courseId: string) => request<ExerciseSummary[]>('GET', `/courses/${courseId}/exercises`),
   createExercise: (courseId: string, draft: ExerciseDraftInput) => request<ExerciseOut>('POST', `/courses/${courseId}/exercises`, { json: draft }),
   exercise: (id: string) => request<ExerciseOut>('GET', `/exercises/${id}`),
