@@ -273,6 +273,21 @@ const ENTRIES: Record<string, Entry> = {
     return { path: v1(`/assignments/${t.assignmentId}/version-moves/${m.id}`) };
   }),
 
+  // late work: extensions for a student of the course (the target's student)
+  'GET /api/v1/assignments/:assignmentId/extensions': course('instructor', 'read', 200, (t) => ({ path: v1(`/assignments/${t.assignmentId}/extensions`) })),
+  'PUT /api/v1/assignments/:assignmentId/extensions/:userId': course('instructor', 'instructor', 200, (t) => ({
+    path: v1(`/assignments/${t.assignmentId}/extensions/${t.ownerId}`),
+    json: { dueAt: new Date(Date.now() + 86_400_000).toISOString() },
+  })),
+  'DELETE /api/v1/assignments/:assignmentId/extensions/:userId': course('instructor', 'instructor', 204, async (t) => {
+    await env.db.extension.upsert({
+      where: { assignmentId_userId: { assignmentId: t.assignmentId, userId: t.ownerId } },
+      create: { assignmentId: t.assignmentId, userId: t.ownerId, dueAt: new Date(Date.now() + 86_400_000) },
+      update: {},
+    });
+    return { path: v1(`/assignments/${t.assignmentId}/extensions/${t.ownerId}`) };
+  }),
+
   // a submission: its author and the course's instructors
   'GET /api/v1/submissions/:submissionId': onSubmission('author', 'read', 200, (t) => ({ path: v1(`/submissions/${t.submissionId}`) })),
   'GET /api/v1/submissions/:submissionId/logs': onSubmission('author', 'read', 200, (t) => ({ path: v1(`/submissions/${t.submissionId}/logs`) })),

@@ -19,6 +19,7 @@ import { dashboardPlugin } from './routes/dashboard.js';
 import { authRoutesPlugin } from './routes/auth.js';
 import { exercisesPlugin } from './routes/exercises.js';
 import { versionMovesPlugin } from './routes/version-moves.js';
+import { extensionsPlugin } from './routes/extensions.js';
 
 /** A route as registered: what the authorization matrix test enumerates. */
 export interface RegisteredRoute {
@@ -89,6 +90,7 @@ export async function buildApp({ deps, logger }: BuildAppOptions): Promise<Fasti
       await v1.register(webhooksPlugin, { deps });
       await v1.register(exercisesPlugin, { deps });
       await v1.register(versionMovesPlugin, { deps });
+      await v1.register(extensionsPlugin, { deps });
     },
     { prefix: '/api/v1' },
   );

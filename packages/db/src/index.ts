@@ -24,6 +24,7 @@ export type {
   VersionMoveItem,
   Session,
   UserIdentity,
+  Extension,
 } from './generated/client.js';
 export { recordSubmissionEvent, type PublishedEvent } from './events.js';
 export type {
@@ -51,3 +52,4 @@ export {
   type Tx,
 } from './lms.js';
 export { pinnedVersion, decideVersion, NoPublishedVersionError } from './exercises.js';
+export { effectiveDueAt, latePolicyOf, latenessOf, requeuePassbacks } from './late.js';

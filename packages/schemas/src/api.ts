@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { FindingKind, Frame } from './finding.js';
 import { Stage, TestStatus, Verdict } from './result.js';
 import { TestVisibility } from './exercise.js';
+import { LateOut, LatePolicy } from './late.js';
 import { PassbackOut } from './lms.js';
 
 // Wire schemas of the grading service's REST API (/api/v1). Dates travel as ISO 8601 strings.
@@ -157,6 +158,8 @@ const AssignmentFields = {
   supersedeQueued: z.boolean().default(true),
   /** per test name: who sees it (overrides the exercise's default; see TestVisibility) */
   testVisibility: z.record(z.string().regex(/^[a-z][a-z0-9_]*$/), TestVisibility).default({}),
+  /** what happens after the due date: refused (`hard`, the default) or a penalty up to a cutoff */
+  latePolicy: LatePolicy.default({ kind: 'hard' }),
 };
 export const AssignmentCreate = z.object({
   ...AssignmentFields,
@@ -177,6 +180,7 @@ export const AssignmentUpdate = z
     testVisibility: z.record(z.string().regex(/^[a-z][a-z0-9_]*$/), TestVisibility),
     /** true: publish the grades now (tests `after_published` become visible); false: withdraw */
     gradesPublished: z.boolean(),
+    latePolicy: LatePolicy,
   })
   .partial();
 export type AssignmentUpdate = z.infer<typeof AssignmentUpdate>;
@@ -196,6 +200,9 @@ export const AssignmentOut = z
     testVisibility: z.record(z.string(), TestVisibility),
     /** when the grades were published (tests `after_published` visible from then on) */
     gradesPublishedAt: IsoDate.nullable(),
+    latePolicy: LatePolicy,
+    /** for a student: their own due date (an extension, else dueAt) */
+    yourDueAt: IsoDate.nullable().optional(),
     /** the pinned exercise version (null: not pinned yet; pinned to the newest published version when first used) */
     exerciseVersion: z.number().int().nullable(),
     createdAt: IsoDate,
@@ -243,6 +250,8 @@ export const SubmissionSummary = z
      * the verdict and score are withheld (null) and the summary speaks of the visible tests only
      */
     hiddenTests: z.number().int().optional(),
+    /** submitted after the student's due date: how late and the penalty (score stays the raw score) */
+    late: LateOut.optional(),
   })
   .meta({ id: 'SubmissionSummary' });
 export type SubmissionSummary = z.infer<typeof SubmissionSummary>;

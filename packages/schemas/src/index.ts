@@ -6,3 +6,4 @@ export * from './api.js';
 export * from './lms.js';
 export * from './service-config.js';
 export * from './authoring.js';
+export * from './late.js';

@@ -23,6 +23,7 @@ export function assignmentOut(a: Assignment & { exerciseVersion?: { version: num
     supersedeQueued: a.supersedeQueued,
     testVisibility: (a.testVisibility ?? {}) as AssignmentOut['testVisibility'],
     gradesPublishedAt: iso(a.gradesPublishedAt),
+    latePolicy: (a.latePolicy ?? { kind: 'hard' }) as AssignmentOut['latePolicy'],
     exerciseVersion: a.exerciseVersion?.version ?? null,
     createdAt: a.createdAt.toISOString(),
   };

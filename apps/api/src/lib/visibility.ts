@@ -4,7 +4,7 @@
 // any free text naming the test), the live SSE log lines and the console's marker lines. While a
 // test is hidden from them, the verdict and the score are withheld too (they would tell its
 // result); instructors see everything.
-import { pinnedVersion, type Assignment, type Db } from '@kgrader/db';
+import { effectiveDueAt, pinnedVersion, type Assignment, type Db } from '@kgrader/db';
 import type { ExerciseSpec, TestVisibility } from '@kgrader/schemas';
 
 export interface StudentView {
@@ -140,7 +140,7 @@ export async function viewOf(db: Db, assignment: Assignment, role: 'student' | '
   return studentView(assignment, spec, await dueDateOf(db, assignment, userId), now);
 }
 
-/** A student's own due date: the assignment's (extensions: see late work). */
-export async function dueDateOf(_db: Db, assignment: Pick<Assignment, 'dueAt'>, _userId: string): Promise<Date | null> {
-  return assignment.dueAt;
+/** A student's own due date: their extension, else the assignment's. */
+export async function dueDateOf(db: Db, assignment: Pick<Assignment, 'id' | 'dueAt'>, userId: string): Promise<Date | null> {
+  return effectiveDueAt(db, assignment, userId);
 }

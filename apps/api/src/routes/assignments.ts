@@ -1,4 +1,4 @@
-import { pinnedVersion, Prisma } from '@kgrader/db';
+import { effectiveDueAt, latePolicyOf, pinnedVersion, Prisma, requeuePassbacks } from '@kgrader/db';
 import {
   AssignmentCreate,
   AssignmentIdParams,
@@ -7,6 +7,8 @@ import {
   AssignmentUpdate,
   CourseIdParams,
   ExerciseSpec,
+  lateness,
+  penalized,
   Problem,
   RegradeAccepted,
   SubmissionList,
@@ -78,6 +80,7 @@ export const assignmentsPlugin: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async
             showTestDetailsBeforeDue: b.showTestDetailsBeforeDue,
             supersedeQueued: b.supersedeQueued,
             testVisibility: b.testVisibility,
+            latePolicy: b.latePolicy,
           },
         });
         await tx.auditEvent.create({ data: { actorId: user.id, action: 'assignment.create', courseId: course.id, targetType: 'assignment', targetId: a.id, data: { exerciseSlug: a.exerciseSlug, exerciseVersion: version.version } } });
@@ -102,7 +105,12 @@ export const assignmentsPlugin: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async
   app.get(
     '/assignments/:assignmentId',
     { config: { access: allow.assignment('member', 'read') }, schema: { tags: ['assignments'], params: AssignmentIdParams, response: { 200: AssignmentOut, ...errors } } },
-    async (req) => assignmentOut(assignmentOf(req)),
+    async (req) => {
+      const a = assignmentOf(req);
+      if (callerRole(req) !== 'student') return assignmentOut(a);
+      const due = await effectiveDueAt(db, a, caller(req).user.id);
+      return { ...assignmentOut(a), yourDueAt: due?.toISOString() ?? null };
+    },
   );
 
   app.patch(
@@ -129,6 +137,8 @@ export const assignmentsPlugin: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async
         const a = await tx.assignment.update({ where: { id: assignment.id }, data, include: { exerciseVersion: { select: { version: true } } } });
         // checked on the merged row inside the transaction: a refused edit is rolled back whole
         if (a.opensAt && a.dueAt && a.opensAt >= a.dueAt) throw new HttpError(422, 'opensAt must be before dueAt');
+        // a new due date or late policy changes penalties: the gradebook gets the scores again
+        if (dueAt !== undefined || rest.latePolicy !== undefined) await requeuePassbacks(tx, a.id);
         await tx.auditEvent.create({ data: { actorId: user.id, action: 'assignment.update', courseId: a.courseId, targetType: 'assignment', targetId: a.id, data: req.body } });
         return a;
       });
@@ -186,6 +196,18 @@ export const assignmentsPlugin: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async
         : [];
       const top = new Map(firsts.map((f) => [f.runId, f.title]));
       const last = page[page.length - 1];
+      // how late each submission was for its student (their extension, else the due date) and the penalty
+      const policy = latePolicyOf(assignment);
+      const dues = new Map<string, Date | null>();
+      for (const uid of new Set(page.map((p) => p.userId))) dues.set(uid, await effectiveDueAt(db, assignment, uid));
+      const late = (s: (typeof page)[number]) => {
+        const l = lateness(policy, dues.get(s.userId) ?? null, s.createdAt);
+        return l.lateSeconds > 0 ? { lateSeconds: l.lateSeconds, penaltyPercent: l.penaltyPercent } : null;
+      };
+      const withLate = <T extends { score: number | null }>(out: T, s: (typeof page)[number]) => {
+        const l = late(s);
+        return l ? { ...out, late: { ...l, finalScore: out.score === null ? null : penalized(out.score, l.penaltyPercent) } } : out;
+      };
       if (view.hidden.size > 0) {
         const [tests, findings] = await Promise.all([
           db.testResult.findMany({ where: { runId: { in: runIds } }, orderBy: { position: 'asc' }, select: { runId: true, name: true, status: true } }),
@@ -203,13 +225,14 @@ export const assignmentsPlugin: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async
               maxScore: null,
               summary: studentSummary(s.summary, view, own(tests), own(findings).map((f) => ({ title: f.title, sourceLines: f.sourceLines as { file: string; line: number }[] }))),
               hiddenTests: view.hidden.size,
+              ...(late(s) ? { late: { ...late(s)!, finalScore: null } } : {}),
             };
           }),
           nextCursor: rows.length > q.limit && last ? encodeCursor(last.createdAt, last.id) : null,
         };
       }
       return {
-        items: page.map((s) => submissionSummary(s, s.currentRunId ? (top.get(s.currentRunId) ?? null) : null)),
+        items: page.map((s) => withLate(submissionSummary(s, s.currentRunId ? (top.get(s.currentRunId) ?? null) : null), s)),
         nextCursor: rows.length > q.limit && last ? encodeCursor(last.createdAt, last.id) : null,
       };
     },

@@ -1,4 +1,4 @@
-import { enqueueGrading, gradingJobId, isUniqueViolation, NoPublishedVersionError, pinnedVersion, recordSubmissionEvent, withinDeadline, writeWebhookEvent, type Submission } from '@kgrader/db';
+import { effectiveDueAt, enqueueGrading, gradingJobId, isUniqueViolation, latePolicyOf, NoPublishedVersionError, pinnedVersion, recordSubmissionEvent, withinDeadline, writeWebhookEvent, type Submission } from '@kgrader/db';
 import {
   AssignmentIdParams,
   FindingOut,
@@ -11,6 +11,8 @@ import {
   SubmissionFiles,
   SubmissionIdParams,
   SubmissionLogs,
+  lateness,
+  penalized,
   type SourceLine,
 } from '@kgrader/schemas';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
@@ -126,8 +128,14 @@ export const submissionsPlugin: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async
           if (!privileged && assignment.opensAt && now < assignment.opensAt) {
             throw new HttpError(403, `the assignment opens at ${assignment.opensAt.toISOString()}`, { type: '/problems/assignment-closed' });
           }
-          if (!privileged && assignment.dueAt && now >= assignment.dueAt) {
-            throw new HttpError(403, `the assignment closed at ${assignment.dueAt.toISOString()}`, { type: '/problems/assignment-closed' });
+          if (!privileged) {
+            // the student's own due date (an extension) under the assignment's late policy
+            const due = await effectiveDueAt(tx, assignment, user.id);
+            const policy = latePolicyOf(assignment);
+            if (!lateness(policy, due, now).accepted) {
+              const until = policy.kind === 'penalty' && due ? new Date(due.getTime() + policy.cutoffHours * 3_600_000) : due;
+              throw new HttpError(403, `the assignment closed at ${until!.toISOString()}${policy.kind === 'penalty' ? ' (late submissions included)' : ''}`, { type: '/problems/assignment-closed' });
+            }
           }
           if (!privileged && assignment.rateLimitCount > 0) {
             const since = new Date(now.getTime() - assignment.rateLimitWindowSeconds * 1000);
@@ -248,9 +256,12 @@ export const submissionsPlugin: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async
       const withheld = view.hidden.size > 0;
       const sourceLinesOf = (f: { sourceLines: unknown }) => f.sourceLines as SourceLine[];
       const summary = studentSummary(submission.summary, view, tests, findings.map((f) => ({ title: f.title, sourceLines: sourceLinesOf(f) })));
+      const l = lateness(latePolicyOf(assignment), await effectiveDueAt(db, assignment, submission.userId), submission.createdAt);
+      const visibleScore = withheld ? null : submission.score;
       return {
         ...submissionSummary({ ...submission, user: owner }, findings[0] ? redact(findings[0].title) : null),
         ...(withheld ? { verdict: null, score: null, maxScore: null, summary, hiddenTests: view.hidden.size } : {}),
+        ...(l.lateSeconds > 0 ? { late: { lateSeconds: l.lateSeconds, penaltyPercent: l.penaltyPercent, finalScore: visibleScore === null ? null : penalized(visibleScore, l.penaltyPercent) } } : {}),
         files: files.map((f) => ({ name: f.name, size: f.size, sha256: f.sha256 })),
         run: current
           ? withheld
