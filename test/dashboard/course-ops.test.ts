@@ -259,4 +259,43 @@ describe('course operations in the browser', { concurrency: 1 }, () => {
     await shot(page, 'ops-08-version-move');
     await context.close();
   });
+
+  it('late work: the instructor sets a penalty policy; a late submission shows its penalty; an extension gives the student their own due date', async () => {
+    const { context, page } = await newPage();
+    await ssoSignIn(page, 'ada', `/app/assignments/${assignmentId}/edit`);
+    const local = (d: Date) => new Date(d.getTime() - d.getTimezoneOffset() * 60_000).toISOString().slice(0, 16);
+    await page.getByLabel('Due at (optional)').fill(local(new Date(Date.now() - 25 * 3_600_000)));
+    await page.getByLabel('After the due date').selectOption('penalty');
+    await page.getByLabel('Penalty (%)').fill('10');
+    await page.getByLabel('Per started').selectOption('day');
+    await page.getByLabel('At most (%)').fill('50');
+    await page.getByLabel('Accepted until (hours after the due date)').fill('72');
+    await page.getByRole('button', { name: 'Save changes' }).click();
+    await page.getByRole('heading', { name: 'Lab: ops' }).waitFor();
+    await page.getByText(/late: −10% per day \(max 50%\) until 72 h after/).first().waitFor();
+
+    const st = await newPage();
+    await ssoSignIn(st.page, 'sam', `/app/assignments/${assignmentId}`);
+    const file = join(work, 'msgbuf.c');
+    writeFileSync(file, 'int late_but_fine;\n');
+    await st.page.getByLabel('Source files (.c, .h) or one .tar.gz').setInputFiles(file);
+    await st.page.getByRole('button', { name: 'Submit for grading' }).click();
+    await st.page.waitForURL(/\/app\/submissions\/[0-9a-f-]{36}$/);
+    await st.page.locator('[data-testid=summary] [data-status=done]').waitFor({ timeout: 30_000 });
+    const late = (await st.page.getByTestId('late').textContent()) ?? '';
+    assert.match(late, /−20%/, late);
+    assert.match(late, /4\.8 \/ 6/, 'the score after the penalty');
+    await shot(st.page, 'ops-09-student-late');
+
+    await page.getByLabel('Student', { exact: true }).last().selectOption({ label: 'Sam Student (sam@uni.test)' });
+    await page.getByLabel('Their due date').fill(local(new Date(Date.now() + 24 * 3_600_000)));
+    await page.getByLabel('Reason (optional)').fill('medical');
+    await page.getByRole('button', { name: 'Grant extension' }).click();
+    await page.locator('[data-testid=extensions] tr[data-user="sam@uni.test"]').waitFor();
+    await shot(page, 'ops-10-extensions');
+    await st.page.goto(`${ctx.baseUrl}/app/assignments/${assignmentId}`);
+    await st.page.getByTestId('your-due').waitFor();
+    await st.context.close();
+    await context.close();
+  });
 });

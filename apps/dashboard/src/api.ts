@@ -26,6 +26,7 @@ import type {
   TokenIssued,
   TokenOut,
   TokenScope,
+  ExtensionOut,
 } from '@kgrader/schemas';
 
 const TOKEN_KEY = 'kgrader.token';
@@ -147,6 +148,10 @@ export const api = {
   tokens: () => request<TokenOut[]>('GET', '/me/tokens'),
   createToken: (body: { name: string; scope: TokenScope; courseId?: string | null; expiresInDays?: number }) => request<TokenIssued>('POST', '/me/tokens', { json: body }),
   revokeToken: (id: string) => request<void>('DELETE', `/me/tokens/${id}`),
+  extensions: (assignmentId: string) => request<ExtensionOut[]>('GET', `/assignments/${assignmentId}/extensions`),
+  grantExtension: (assignmentId: string, userId: string, dueAt: string, reason?: string) =>
+    request<ExtensionOut>('PUT', `/assignments/${assignmentId}/extensions/${userId}`, { json: { dueAt, ...(reason ? { reason } : {}) } }),
+  withdrawExtension: (assignmentId: string, userId: string) => request<void>('DELETE', `/assignments/${assignmentId}/extensions/${userId}`),
   courseExercises: (courseId: string) => request<ExerciseSummary[]>('GET', `/courses/${courseId}/exercises`),
   createExercise: (courseId: string, draft: ExerciseDraftInput) => request<ExerciseOut>('POST', `/courses/${courseId}/exercises`, { json: draft }),
   exercise: (id: string) => request<ExerciseOut>('GET', `/exercises/${id}`),

@@ -200,3 +200,101 @@ export function Handout({ assignmentId }: { assignmentId: string }) {
     </section>
   );
 }
+
+/** Per-student extensions: a student's own due date. */
+export function Extensions({ a }: { a: AssignmentOut }) {
+  const list = useAsync(() => api.extensions(a.id), [a.id]);
+  const members = useAsync(() => api.members(a.courseId), [a.courseId]);
+  const [userId, setUserId] = useState('');
+  const [due, setDue] = useState('');
+  const [reason, setReason] = useState('');
+  const [error, setError] = useState<string | null>(null);
+  const students = (members.data ?? []).filter((m) => m.role === 'student');
+  return (
+    <section class="card" aria-labelledby="ext-title">
+      <h2 id="ext-title">Extensions</h2>
+      <p class="muted">
+        Late policy:{' '}
+        {a.latePolicy.kind === 'hard'
+          ? 'hard deadline (nothing accepted after the due date)'
+          : `−${a.latePolicy.percent}% per started ${a.latePolicy.per}, at most ${a.latePolicy.maxPercent}%, accepted until ${a.latePolicy.cutoffHours} h after the due date`}
+        . An extension is a student's own due date.
+      </p>
+      {list.error ? <ErrorBox error={list.error} /> : null}
+      {list.data && list.data.length > 0 && (
+        <div class="table-wrap">
+          <table data-testid="extensions">
+            <caption class="sr-only">Extensions</caption>
+            <thead>
+              <tr>
+                <th scope="col">Student</th>
+                <th scope="col">Due</th>
+                <th scope="col">Reason</th>
+                <th scope="col" />
+              </tr>
+            </thead>
+            <tbody>
+              {list.data.map((e) => (
+                <tr key={e.userId} data-user={e.userEmail}>
+                  <td>{e.userEmail}</td>
+                  <td>{fmtDate(e.dueAt)}</td>
+                  <td>{e.reason ?? '—'}</td>
+                  <td>
+                    <button type="button" class="btn btn-ghost" onClick={async () => (await api.withdrawExtension(a.id, e.userId).catch((err) => setError(errorText(err))), list.reload())}>
+                      Withdraw
+                    </button>
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+      <form
+        class="grid-form inline-form"
+        aria-label="Grant an extension"
+        onSubmit={async (e) => {
+          e.preventDefault();
+          setError(null);
+          try {
+            await api.grantExtension(a.id, userId, new Date(due).toISOString(), reason.trim() || undefined);
+            setReason('');
+            list.reload();
+          } catch (err) {
+            setError(errorText(err));
+          }
+        }}
+      >
+        <div class="field">
+          <label for="ext-user">Student</label>
+          <select id="ext-user" value={userId} onChange={(e) => setUserId((e.target as HTMLSelectElement).value)} required>
+            <option value="">choose…</option>
+            {students.map((m) => (
+              <option key={m.userId} value={m.userId}>
+                {m.name} ({m.email})
+              </option>
+            ))}
+          </select>
+        </div>
+        <div class="field">
+          <label for="ext-due">Their due date</label>
+          <input id="ext-due" type="datetime-local" value={due} onInput={(e) => setDue((e.target as HTMLInputElement).value)} required />
+        </div>
+        <div class="field">
+          <label for="ext-reason">Reason (optional)</label>
+          <input id="ext-reason" value={reason} maxLength={500} onInput={(e) => setReason((e.target as HTMLInputElement).value)} />
+        </div>
+        <div class="field field-end">
+          <button type="submit" class="btn">
+            Grant extension
+          </button>
+        </div>
+        {error && (
+          <p class="field-error field-wide" role="alert">
+            {error}
+          </p>
+        )}
+      </form>
+    </section>
+  );
+}

@@ -2,7 +2,7 @@ import type { AssignmentOut, FindingKind, Me, SubmissionStatus, SubmissionSummar
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { allSubmissions, api, ApiError, followSubmission, type ListFilters } from '../api.js';
 import { Link, navigate, setQuery, useLocation } from '../router.js';
-import { AssignmentAdmin, Handout } from './assignment-admin.js';
+import { AssignmentAdmin, Extensions, Handout } from './assignment-admin.js';
 import { Crumbs, csv, download, ErrorBox, errorText, fmtDate, fmtRelative, fmtScore, Loading, PageTitle, StatusBadge, useAsync, VerdictBadge } from '../ui.js';
 
 const TERMINAL: SubmissionStatus[] = ['done', 'error', 'cancelled'];
@@ -32,6 +32,7 @@ export function AssignmentPage({ me, assignmentId }: { me: Me; assignmentId: str
         <>
           <InstructorAssignment a={a} />
           <AssignmentAdmin a={a} onChange={changed} />
+          <Extensions a={a} />
         </>
       ) : (
         <>
@@ -49,6 +50,8 @@ function AssignmentFacts({ a }: { a: AssignmentOut }) {
     <>
       exercise <span class="mono">{a.exerciseSlug}</span> · {a.maxPoints} points ·{' '}
       {a.dueAt ? (closed ? `closed ${fmtDate(a.dueAt)}` : `due ${fmtDate(a.dueAt)}`) : 'no due date'}
+      {a.yourDueAt && a.yourDueAt !== a.dueAt ? <span data-testid="your-due"> · your due date: {fmtDate(a.yourDueAt)}</span> : null}
+      {a.latePolicy.kind === 'penalty' ? ` · late: −${a.latePolicy.percent}% per ${a.latePolicy.per} (max ${a.latePolicy.maxPercent}%) until ${a.latePolicy.cutoffHours} h after` : ''}
       {a.opensAt && new Date(a.opensAt) > new Date() ? ` · opens ${fmtDate(a.opensAt)}` : ''}
     </>
   );

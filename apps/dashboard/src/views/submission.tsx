@@ -3,7 +3,7 @@ import { explainFinding } from '@kgrader/verdict';
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { api, followSubmission } from '../api.js';
 import { Link } from '../router.js';
-import { Crumbs, ErrorBox, errorText, fmtDate, fmtDuration, fmtScore, Loading, PageTitle, STAGES, StatusBadge, TestStatusBadge, useAsync, VerdictBadge } from '../ui.js';
+import { Crumbs, ErrorBox, errorText, fmtDate, fmtDuration, fmtLate, fmtScore, Loading, PageTitle, STAGES, StatusBadge, TestStatusBadge, useAsync, VerdictBadge } from '../ui.js';
 
 const TERMINAL = ['done', 'error', 'cancelled'];
 
@@ -68,6 +68,12 @@ export function SubmissionPage({ me, submissionId }: { me: Me; submissionId: str
             {fmtScore(d.score, d.maxScore)}
           </strong>
         </div>
+        {d.late && (
+          <div data-testid="late">
+            <div class="label">Late</div>
+            {fmtLate(d.late.lateSeconds)} · −{d.late.penaltyPercent}%{d.late.finalScore !== null ? <> → <strong class="num">{fmtScore(d.late.finalScore, d.maxScore)}</strong></> : null}
+          </div>
+        )}
         <div>
           <div class="label">Grading time</div>
           {fmtDuration(d.startedAt, d.finishedAt)}
