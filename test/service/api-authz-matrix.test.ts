@@ -273,6 +273,11 @@ const ENTRIES: Record<string, Entry> = {
     return { path: v1(`/assignments/${t.assignmentId}/version-moves/${m.id}`) };
   }),
 
+  // rosters: a dry-run CSV import; the NRPS sync of a course without an LMS roster answers 422 once allowed
+  'POST /api/v1/courses/:courseId/roster/import': course('instructor', 'instructor', 200, (t) => ({ path: v1(`/courses/${t.courseId}/roster/import`), json: { csv: 'email\nmatrix@t.test\n', dryRun: true } })),
+  'POST /api/v1/courses/:courseId/roster/lti-sync': course('instructor', 'instructor', 422, (t) => ({ path: v1(`/courses/${t.courseId}/roster/lti-sync`), json: { dryRun: true } })),
+  'GET /api/v1/courses/:courseId/lti/contexts': course('instructor', 'read', 200, (t) => ({ path: v1(`/courses/${t.courseId}/lti/contexts`) })),
+
   // late work: extensions for a student of the course (the target's student)
   'GET /api/v1/assignments/:assignmentId/extensions': course('instructor', 'read', 200, (t) => ({ path: v1(`/assignments/${t.assignmentId}/extensions`) })),
   'PUT /api/v1/assignments/:assignmentId/extensions/:userId': course('instructor', 'instructor', 200, (t) => ({

@@ -20,6 +20,7 @@ import { authRoutesPlugin } from './routes/auth.js';
 import { exercisesPlugin } from './routes/exercises.js';
 import { versionMovesPlugin } from './routes/version-moves.js';
 import { extensionsPlugin } from './routes/extensions.js';
+import { rosterPlugin } from './routes/roster.js';
 
 /** A route as registered: what the authorization matrix test enumerates. */
 export interface RegisteredRoute {
@@ -91,6 +92,7 @@ export async function buildApp({ deps, logger }: BuildAppOptions): Promise<Fasti
       await v1.register(exercisesPlugin, { deps });
       await v1.register(versionMovesPlugin, { deps });
       await v1.register(extensionsPlugin, { deps });
+      await v1.register(rosterPlugin, { deps });
     },
     { prefix: '/api/v1' },
   );

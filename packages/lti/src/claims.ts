@@ -10,7 +10,13 @@ export const CLAIM = {
   custom: 'https://purl.imsglobal.org/spec/lti/claim/custom',
   launchPresentation: 'https://purl.imsglobal.org/spec/lti/claim/launch_presentation',
   agsEndpoint: 'https://purl.imsglobal.org/spec/lti-ags/claim/endpoint',
+  /** Names and Role Provisioning Services: { context_memberships_url, service_versions } */
+  nrps: 'https://purl.imsglobal.org/spec/lti-nrps/claim/namesroleservice',
 } as const;
+
+/** The NRPS scope (read the context's memberships). */
+export const NRPS_SCOPE = 'https://purl.imsglobal.org/spec/lti-nrps/scope/contextmembership.readonly';
+export const NRPS_CONTENT_TYPE = 'application/vnd.ims.lti-nrps.v2.membershipcontainer+json';
 
 /** AGS OAuth 2 scopes. */
 export const AGS_SCOPE = {

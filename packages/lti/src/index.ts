@@ -8,3 +8,4 @@ export * from './retry.js';
 export * from './ags.js';
 export * from './policy.js';
 export * from './keyfile.js';
+export * from './nrps.js';

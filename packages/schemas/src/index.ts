@@ -7,3 +7,4 @@ export * from './lms.js';
 export * from './service-config.js';
 export * from './authoring.js';
 export * from './late.js';
+export * from './roster.js';

@@ -224,6 +224,11 @@ async function applyLaunch(tx: Tx, ctx: LaunchContext, courseId: string, role: '
     create: { platformId, resourceLinkId: ctx.resourceLink.id, deploymentId: ctx.deploymentId, contextId: ctx.context?.id ?? null, assignmentId, ...ags },
     update: { deploymentId: ctx.deploymentId, contextId: ctx.context?.id ?? null, assignmentId, ...ags },
   });
+  // the LMS course (context) and its Names and Role Provisioning Services URL, for roster syncs
+  if (ctx.context) {
+    const context = { courseId, title: ctx.context.title ?? null, membershipsUrl: ctx.nrps?.contextMembershipsUrl ?? null };
+    await tx.ltiContext.upsert({ where: { platformId_contextId: { platformId, contextId: ctx.context.id } }, create: { platformId, contextId: ctx.context.id, ...context }, update: context });
+  }
   // 4. audit and the one-time session handoff
   await tx.auditEvent.create({
     data: {

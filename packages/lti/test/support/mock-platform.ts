@@ -82,6 +82,12 @@ export class MockPlatform {
   readonly authRequests: URLSearchParams[] = [];
   readonly tokenRequests: TokenRequestRecord[] = [];
   readonly scores: RecordedScore[] = [];
+  /** the context's members as NRPS 2.0 serves them (GET /courses/7/memberships, bearer token with the NRPS scope) */
+  readonly members: { user_id: string; name?: string; email?: string; roles: string[]; status?: string }[] = [];
+  /** members per page of the membership container (a `Link: rel="next"` leads on) */
+  membersPageSize = 100;
+  /** scopes of the access tokens issued, by token */
+  private readonly tokenScopes = new Map<string, string>();
   readonly issuedTokens = new Set<string>();
   jwksFetches = 0;
   private failures: Array<{ status: number; headers: Record<string, string> }> = [];
@@ -121,6 +127,9 @@ export class MockPlatform {
   /** a line item URL with a query string, as Moodle sends them */
   get lineitemUrl(): string {
     return `${this.baseUrl}/courses/7/lineitems/42/lineitem?type_id=3`;
+  }
+  get membershipsUrl(): string {
+    return `${this.baseUrl}/courses/7/memberships`;
   }
   get currentKey(): PlatformKey {
     return this.keys[this.keys.length - 1]!;
@@ -172,6 +181,10 @@ export class MockPlatform {
         lineitems: `${this.baseUrl}/courses/7/lineitems`,
         lineitem: this.lineitemUrl,
       },
+      'https://purl.imsglobal.org/spec/lti-nrps/claim/namesroleservice': {
+        context_memberships_url: this.membershipsUrl,
+        service_versions: ['2.0'],
+      },
     };
   }
 
@@ -201,6 +214,7 @@ export class MockPlatform {
     if (req.method === 'GET' && url.pathname === '/auth') return this.authorize(url, res);
     if (req.method === 'POST' && url.pathname === '/token') return this.token(req, res);
     if (req.method === 'POST' && url.pathname === '/courses/7/lineitems/42/lineitem/scores') return this.score(req, url, res);
+    if (req.method === 'GET' && url.pathname === '/courses/7/memberships') return this.memberships(req, url, res);
     json(res, 404, { error: 'not_found' });
   }
 
@@ -243,7 +257,8 @@ export class MockPlatform {
     if (form.get('grant_type') !== 'client_credentials') return reject('unsupported_grant_type');
     if (form.get('client_assertion_type') !== 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer') return reject('invalid_client: assertion type');
     const scope = form.get('scope') ?? '';
-    if (!scope.split(' ').includes('https://purl.imsglobal.org/spec/lti-ags/scope/score')) return reject('invalid_scope');
+    const granted = ['https://purl.imsglobal.org/spec/lti-ags/scope/score', 'https://purl.imsglobal.org/spec/lti-nrps/scope/contextmembership.readonly'];
+    if (!scope.split(' ').some((x) => granted.includes(x))) return reject('invalid_scope');
     this.toolJwks ??= createRemoteJWKSet(new URL(this.opts.toolJwksUrl));
     let payload: JWTPayload;
     try {
@@ -260,8 +275,23 @@ export class MockPlatform {
     this.seenJti.add(payload.jti!);
     const token = randomBytes(16).toString('hex');
     this.issuedTokens.add(token);
+    this.tokenScopes.set(token, scope);
     this.tokenRequests.push({ ok: true, assertion: payload, scope });
     json(res, 200, { access_token: token, token_type: 'Bearer', expires_in: this.opts.tokenTtlSec ?? 3600, scope });
+  }
+
+  /** NRPS 2.0 membership container, paged with `Link: <…>; rel="next"` */
+  private memberships(req: IncomingMessage, url: URL, res: ServerResponse): void {
+    const auth = req.headers.authorization;
+    const token = auth?.startsWith('Bearer ') ? auth.slice(7) : '';
+    if (!this.issuedTokens.has(token)) return json(res, 401, { error: 'invalid_token' });
+    if (!(this.tokenScopes.get(token) ?? '').split(' ').includes('https://purl.imsglobal.org/spec/lti-nrps/scope/contextmembership.readonly')) return json(res, 403, { error: 'insufficient_scope' });
+    const page = Number(url.searchParams.get('page') ?? '0');
+    const slice = this.members.slice(page * this.membersPageSize, (page + 1) * this.membersPageSize);
+    const headers: Record<string, string> = { 'content-type': 'application/vnd.ims.lti-nrps.v2.membershipcontainer+json' };
+    if ((page + 1) * this.membersPageSize < this.members.length) headers['link'] = `<${this.membershipsUrl}?page=${page + 1}>; rel="next"`;
+    res.writeHead(200, headers);
+    res.end(JSON.stringify({ id: `${this.membershipsUrl}?page=${page}`, context: { id: 'ctx-os-2026', label: 'OS', title: 'Operating Systems 2026' }, members: slice }));
   }
 
   private async score(req: IncomingMessage, url: URL, res: ServerResponse): Promise<void> {
