@@ -298,4 +298,27 @@ describe('course operations in the browser', { concurrency: 1 }, () => {
     await st.context.close();
     await context.close();
   });
+
+  it('roster: the instructor previews a CSV import (added, refused), applies it, and the members list shows the new student', async () => {
+    const { context, page } = await newPage();
+    await ssoSignIn(page, 'ada', `/app/courses/${courseId}`);
+    const file = join(work, 'roster.csv');
+    writeFileSync(file, 'email,name,role\nkim@uni.test,Kim Student,student\nada@uni.test,Ada,student\nnot-an-address,X,student\n');
+    await page.getByLabel('Roster CSV file').setInputFiles(file);
+    await page.getByRole('button', { name: 'Preview import' }).click();
+    const plan = page.locator('[data-testid=roster-plan][data-dry-run=true]');
+    await plan.waitFor();
+    assert.equal(await plan.locator('tr[data-kind=add]').count(), 1);
+    assert.match((await plan.locator('tr[data-kind=add]').textContent()) ?? '', /kim@uni\.test.*new account|add \(new account\)kim@uni\.test/);
+    assert.equal(await plan.locator('tr[data-kind=refused]').count(), 2);
+    assert.match((await plan.textContent()) ?? '', /never demotes/);
+    assert.equal(await ctx.db.user.count({ where: { email: 'kim@uni.test' } }), 0, 'a preview writes nothing');
+    await shot(page, 'ops-11-roster-preview');
+    await page.getByRole('button', { name: 'Apply import' }).click();
+    await page.locator('[data-testid=roster-plan][data-dry-run=false]').waitFor();
+    await page.getByRole('table', { name: 'Course members' }).getByText('kim@uni.test').waitFor();
+    const ada = await ctx.db.membership.findFirstOrThrow({ where: { courseId, user: { email: 'ada@uni.test' } } });
+    assert.equal(ada.role, 'instructor', 'not demoted');
+    await context.close();
+  });
 });

@@ -27,6 +27,7 @@ import type {
   TokenOut,
   TokenScope,
   ExtensionOut,
+  RosterPlan,
 } from '@kgrader/schemas';
 
 const TOKEN_KEY = 'kgrader.token';
@@ -152,6 +153,9 @@ export const api = {
   grantExtension: (assignmentId: string, userId: string, dueAt: string, reason?: string) =>
     request<ExtensionOut>('PUT', `/assignments/${assignmentId}/extensions/${userId}`, { json: { dueAt, ...(reason ? { reason } : {}) } }),
   withdrawExtension: (assignmentId: string, userId: string) => request<void>('DELETE', `/assignments/${assignmentId}/extensions/${userId}`),
+  rosterImport: (courseId: string, csv: string, dryRun: boolean) => request<RosterPlan>('POST', `/courses/${courseId}/roster/import`, { json: { csv, dryRun } }),
+  rosterSync: (courseId: string, dryRun: boolean) => request<RosterPlan>('POST', `/courses/${courseId}/roster/lti-sync`, { json: { dryRun } }),
+  ltiContexts: (courseId: string) => request<{ platformId: string; contextId: string; title: string | null; nrps: boolean; lastSyncAt: string | null }[]>('GET', `/courses/${courseId}/lti/contexts`),
   courseExercises: (courseId: string) => request<ExerciseSummary[]>('GET', `/courses/${courseId}/exercises`),
   createExercise: (courseId: string, draft: ExerciseDraftInput) => request<ExerciseOut>('POST', `/courses/${courseId}/exercises`, { json: draft }),
   exercise: (id: string) => request<ExerciseOut>('GET', `/exercises/${id}`),
