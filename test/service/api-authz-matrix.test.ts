@@ -278,6 +278,22 @@ const ENTRIES: Record<string, Entry> = {
   'POST /api/v1/courses/:courseId/roster/lti-sync': course('instructor', 'instructor', 422, (t) => ({ path: v1(`/courses/${t.courseId}/roster/lti-sync`), json: { dryRun: true } })),
   'GET /api/v1/courses/:courseId/lti/contexts': course('instructor', 'read', 200, (t) => ({ path: v1(`/courses/${t.courseId}/lti/contexts`) })),
 
+  // similarity: the course's instructors only (students never see results)
+  'POST /api/v1/assignments/:assignmentId/similarity': course('instructor', 'instructor', 202, async (t) => {
+    const a = await env.db.assignment.create({ data: { courseId: t.courseId, exerciseSlug: 'msgbuf', title: `similarity ${uniq()}` } });
+    return { path: v1(`/assignments/${a.id}/similarity`), json: { threshold: 0.5 } };
+  }),
+  'GET /api/v1/assignments/:assignmentId/similarity': course('instructor', 'read', 200, (t) => ({ path: v1(`/assignments/${t.assignmentId}/similarity`) })),
+  'GET /api/v1/assignments/:assignmentId/similarity/:runId': course('instructor', 'read', 200, async (t) => {
+    const r = await env.db.similarityRun.create({ data: { assignmentId: t.assignmentId, trigger: 'manual', threshold: 0.5, status: 'done' } });
+    return { path: v1(`/assignments/${t.assignmentId}/similarity/${r.id}`) };
+  }),
+  'GET /api/v1/assignments/:assignmentId/similarity/:runId/pairs/:pairId': course('instructor', 'read', 200, async (t) => {
+    const r = await env.db.similarityRun.create({ data: { assignmentId: t.assignmentId, trigger: 'manual', threshold: 0.5, status: 'done' } });
+    const p = await env.db.similarityPair.create({ data: { runId: r.id, leftSubmissionId: t.submissionId, rightSubmissionId: t.submissionId, similarity: 0.9, longest: 10, overlap: 20, fragments: [] } });
+    return { path: v1(`/assignments/${t.assignmentId}/similarity/${r.id}/pairs/${p.id}`) };
+  }),
+
   // late work: extensions for a student of the course (the target's student)
   'GET /api/v1/assignments/:assignmentId/extensions': course('instructor', 'read', 200, (t) => ({ path: v1(`/assignments/${t.assignmentId}/extensions`) })),
   'PUT /api/v1/assignments/:assignmentId/extensions/:userId': course('instructor', 'instructor', 200, (t) => ({

@@ -21,6 +21,7 @@ import { exercisesPlugin } from './routes/exercises.js';
 import { versionMovesPlugin } from './routes/version-moves.js';
 import { extensionsPlugin } from './routes/extensions.js';
 import { rosterPlugin } from './routes/roster.js';
+import { similarityPlugin } from './routes/similarity.js';
 
 /** A route as registered: what the authorization matrix test enumerates. */
 export interface RegisteredRoute {
@@ -93,6 +94,7 @@ export async function buildApp({ deps, logger }: BuildAppOptions): Promise<Fasti
       await v1.register(versionMovesPlugin, { deps });
       await v1.register(extensionsPlugin, { deps });
       await v1.register(rosterPlugin, { deps });
+      await v1.register(similarityPlugin, { deps });
     },
     { prefix: '/api/v1' },
   );

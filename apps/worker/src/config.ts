@@ -54,6 +54,8 @@ export const WorkerEnv = z.object({
   AGS_RETRY_ATTEMPTS: z.coerce.number().int().min(1).max(10).default(3),
   AGS_RETRY_BASE_MS: z.coerce.number().int().min(0).default(1_000),
   AGS_TIMEOUT_MS: z.coerce.number().int().min(100).default(10_000),
+  /** similarity checks (Dolos): how often the worker looks for queued checks and assignments past their due date (0: off) */
+  SIMILARITY_POLL_MS: z.coerce.number().int().min(0).default(10_000),
 }).extend(GradingRetryEnv.shape);
 export type WorkerEnv = z.infer<typeof WorkerEnv>;
 
@@ -73,6 +75,8 @@ export interface WorkerConfig {
   heartbeat: { intervalMs: number; staleSeconds: number };
   /** LMS loops; absent: webhooks with defaults, no passback (no tool key) */
   lms?: Partial<WorkerLmsConfig>;
+  /** the similarity loop's period (ms); absent or 0: this worker runs no similarity checks */
+  similarityPollMs?: number;
 }
 
 export interface WorkerLmsConfig {
@@ -103,6 +107,7 @@ export function workerConfigFromEnv(env: WorkerEnv): WorkerConfig {
       queuedGraceSeconds: env.RECONCILE_GRACE_SECONDS,
     },
     heartbeat: { intervalMs: env.HEARTBEAT_INTERVAL_MS, staleSeconds: env.HEARTBEAT_STALE_SECONDS },
+    similarityPollMs: env.SIMILARITY_POLL_MS,
     lms: {
       toolKeysFile: env.LTI_TOOL_KEYS,
       allowInsecureUrls: env.LTI_ALLOW_INSECURE_URLS,

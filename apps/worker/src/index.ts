@@ -6,3 +6,4 @@ export { reconcile, startReconciler, type ReconcileOptions } from './reconciler.
 export { engineGrader, engineConfigFromEnv } from './engine-grader.js';
 export { startLmsLoops, PassbackDispatcher, lmsConfigOf, type LmsLoops, type PassbackSummary } from './lms.js';
 export { DEFAULT_PASSBACK_SCHEDULE_MS, type WorkerLmsConfig } from './config.js';
+export { startSimilarityLoop, runSimilarity, queueDueSimilarityRuns, DEFAULT_SIMILARITY_THRESHOLD } from './similarity.js';

@@ -8,6 +8,7 @@ import { createProcessor, ShutdownAbort, type JobOutcome } from './processor.js'
 import { createCheckProcessor, type CheckOutcome } from './checks.js';
 import type { Job } from 'bullmq';
 import { startLmsLoops } from './lms.js';
+import { startSimilarityLoop } from './similarity.js';
 import { startReconciler } from './reconciler.js';
 import { sweepOrphanWorkFolders } from './sweep.js';
 
@@ -69,6 +70,7 @@ export async function runWorker(opts: { config: WorkerConfig; grader: Grader; lo
     logger,
   });
   const lms = await startLmsLoops({ db, config, logger });
+  const similarity = startSimilarityLoop({ db, logger, pollMs: config.similarityPollMs ?? 0 });
   logger.info({ concurrency: config.concurrency, workerId: config.workerId }, 'kgrader worker started');
 
   let closing: Promise<void> | undefined;
@@ -78,6 +80,7 @@ export async function runWorker(opts: { config: WorkerConfig; grader: Grader; lo
       closing ??= (async () => {
         await reconciler.stop();
         await lms.stop();
+        await similarity.stop();
         const grace = setTimeout(() => {
           if (controllers.size) logger.warn({ jobs: [...controllers.keys()] }, 'grace period over: aborting and releasing jobs');
           for (const c of controllers.values()) c.abort(new ShutdownAbort());

@@ -8,3 +8,4 @@ export * from './service-config.js';
 export * from './authoring.js';
 export * from './late.js';
 export * from './roster.js';
+export * from './similarity.js';
