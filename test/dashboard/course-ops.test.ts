@@ -10,13 +10,13 @@
 //   nowhere on the page, verdict and score withheld -> instructor publishes grades: the student
 //   sees the test -> instructor moves the assignment to v2 and sees the before/after table.
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { AuthConfig, OidcProviderConfig } from '@kgrader/api';
-import { runWorker, type RunningWorker } from '@kgrader/worker';
+import { runWorker, startSimilarityLoop, type RunningWorker } from '@kgrader/worker';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { pino } from 'pino';
 import { REDIS_URL, startApi, waitFor, type TestEnv } from '../service/helpers.js';
@@ -320,5 +320,46 @@ describe('course operations in the browser', { concurrency: 1 }, () => {
     const ada = await ctx.db.membership.findFirstOrThrow({ where: { courseId, user: { email: 'ada@uni.test' } } });
     assert.equal(ada.role, 'instructor', 'not demoted');
     await context.close();
+  });
+
+  it('similarity: two students hand in the same driver in disguise; the instructor runs a check and sees them side by side; the students cannot', async () => {
+    const reference = readFileSync(join(REPO, 'exercises/msgbuf/solutions/reference/msgbuf.c'), 'utf8');
+    const disguised = `// all mine\n\n${reference.replace(/\bmsgbuf_/g, 'mb_').replace(/\bmsg\b/g, 'data')}`;
+    idp.accounts.set('kim', { email: 'kim@uni.test', name: 'Kim Student' });
+    for (const [login, text] of [['sam', reference], ['kim', disguised]] as const) {
+      const st = await newPage();
+      await ssoSignIn(st.page, login, `/app/assignments/${assignmentId}`);
+      const file = join(work, 'msgbuf.c');
+      writeFileSync(file, text);
+      await st.page.getByLabel('Source files (.c, .h) or one .tar.gz').setInputFiles(file);
+      await st.page.getByRole('button', { name: 'Submit for grading' }).click();
+      await st.page.waitForURL(/\/app\/submissions\/[0-9a-f-]{36}$/);
+      await st.context.close();
+    }
+    const { context, page } = await newPage();
+    await ssoSignIn(page, 'ada', `/app/assignments/${assignmentId}`);
+    await page.getByLabel('List pairs from (% similar)').fill('50');
+    await page.getByRole('button', { name: 'Run similarity check' }).click();
+    // the worker machinery of this test does not run the similarity loop: run it as a worker would
+    const loop = startSimilarityLoop({ db: ctx.db, logger: pino({ level: 'silent' }), pollMs: 0 });
+    await waitFor('check done', async () => (await loop.runOnce()) > 0 || (await ctx.db.similarityRun.count({ where: { status: 'done' } })) > 0, 30_000);
+    await loop.stop();
+    await page.locator('[data-testid=similarity-run][data-status=done]').waitFor({ timeout: 20_000 });
+    const link = page.getByTestId('similarity-pairs').getByRole('link', { name: /Sam Student ↔ Kim Student|Kim Student ↔ Sam Student/ });
+    await link.click();
+    await page.getByRole('heading', { name: /% similar: / }).waitFor();
+    assert.ok((await page.getByTestId('side-left').locator('.line.hit').count()) > 10, 'matching lines highlighted on the left');
+    assert.ok((await page.getByTestId('side-right').locator('.line.hit').count()) > 10, 'and on the right');
+    await shot(page, 'ops-12-similarity-pair');
+    const pairUrl = page.url();
+    await context.close();
+    const st = await newPage();
+    await ssoSignIn(st.page, 'sam', pairUrl.slice(ctx.baseUrl.length));
+    await st.page.getByTestId('forbidden').waitFor();
+    assert.equal(await st.page.locator('.line.hit').count(), 0);
+    await st.page.goto(`${ctx.baseUrl}/app/assignments/${assignmentId}`);
+    await st.page.getByTestId('handout').waitFor();
+    assert.equal(await st.page.getByTestId('similarity').count(), 0, 'no similarity section for students');
+    await st.context.close();
   });
 });

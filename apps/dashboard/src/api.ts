@@ -28,6 +28,8 @@ import type {
   TokenScope,
   ExtensionOut,
   RosterPlan,
+  SimilarityPairOut,
+  SimilarityRunOut,
 } from '@kgrader/schemas';
 
 const TOKEN_KEY = 'kgrader.token';
@@ -156,6 +158,9 @@ export const api = {
   rosterImport: (courseId: string, csv: string, dryRun: boolean) => request<RosterPlan>('POST', `/courses/${courseId}/roster/import`, { json: { csv, dryRun } }),
   rosterSync: (courseId: string, dryRun: boolean) => request<RosterPlan>('POST', `/courses/${courseId}/roster/lti-sync`, { json: { dryRun } }),
   ltiContexts: (courseId: string) => request<{ platformId: string; contextId: string; title: string | null; nrps: boolean; lastSyncAt: string | null }[]>('GET', `/courses/${courseId}/lti/contexts`),
+  similarityRuns: (assignmentId: string) => request<SimilarityRunOut[]>('GET', `/assignments/${assignmentId}/similarity`),
+  startSimilarity: (assignmentId: string, threshold: number) => request<SimilarityRunOut>('POST', `/assignments/${assignmentId}/similarity`, { json: { threshold } }),
+  similarityPair: (assignmentId: string, runId: string, pairId: string) => request<SimilarityPairOut>('GET', `/assignments/${assignmentId}/similarity/${runId}/pairs/${pairId}`),
   courseExercises: (courseId: string) => request<ExerciseSummary[]>('GET', `/courses/${courseId}/exercises`),
   createExercise: (courseId: string, draft: ExerciseDraftInput) => request<ExerciseOut>('POST', `/courses/${courseId}/exercises`, { json: draft }),
   exercise: (id: string) => request<ExerciseOut>('GET', `/exercises/${id}`),

@@ -9,6 +9,7 @@ import { AssignmentPage } from './views/assignment.js';
 import { CoursePage } from './views/course.js';
 import { ExerciseEditor } from './views/exercises.js';
 import { TokensPage } from './views/tokens.js';
+import { SimilarityPairPage } from './views/similarity.js';
 import { Home } from './views/home.js';
 import { SignIn } from './views/sign-in.js';
 import { StatsPage } from './views/stats.js';
@@ -25,6 +26,7 @@ function Routes({ me }: { me: Me }) {
   if ((m = match('/courses/:courseId/exercises/new', path))) return <ExerciseEditor courseId={m['courseId']!} />;
   if ((m = match('/exercises/:id', path))) return <ExerciseEditor key={m['id']} exerciseId={m['id']!} courseId={new URLSearchParams(location.search).get('course') ?? undefined} />;
   if ((m = match('/assignments/:id/edit', path))) return <AssignmentForm key={m['id']} assignmentId={m['id']!} />;
+  if ((m = match('/assignments/:id/similarity/:runId/pairs/:pairId', path))) return <SimilarityPairPage assignmentId={m['id']!} runId={m['runId']!} pairId={m['pairId']!} />;
   if ((m = match('/assignments/:id/stats', path))) return <StatsPage key={m['id']} assignmentId={m['id']!} />;
   if ((m = match('/assignments/:id', path))) return <AssignmentPage key={m['id']} me={me} assignmentId={m['id']!} />;
   if ((m = match('/submissions/:id', path))) return <SubmissionPage key={m['id']} me={me} submissionId={m['id']!} />;

@@ -3,6 +3,7 @@ import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { allSubmissions, api, ApiError, followSubmission, type ListFilters } from '../api.js';
 import { Link, navigate, setQuery, useLocation } from '../router.js';
 import { AssignmentAdmin, Extensions, Handout } from './assignment-admin.js';
+import { SimilarityPanel } from './similarity.js';
 import { Crumbs, csv, download, ErrorBox, errorText, fmtDate, fmtRelative, fmtScore, Loading, PageTitle, StatusBadge, useAsync, VerdictBadge } from '../ui.js';
 
 const TERMINAL: SubmissionStatus[] = ['done', 'error', 'cancelled'];
@@ -33,6 +34,7 @@ export function AssignmentPage({ me, assignmentId }: { me: Me; assignmentId: str
           <InstructorAssignment a={a} />
           <AssignmentAdmin a={a} onChange={changed} />
           <Extensions a={a} />
+          <SimilarityPanel assignmentId={a.id} />
         </>
       ) : (
         <>
