@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { seedShippedExercises } from '@kgrader/api';
 import { PRIORITY, solutionCheckJobId } from '@kgrader/db';
-import { runWorker, type RunningWorker, type WorkerConfig } from '@kgrader/worker';
+import { reconcile, runWorker, type RunningWorker, type WorkerConfig } from '@kgrader/worker';
 import { pino } from 'pino';
 import { api, REDIS_URL, seed, startApi, submit, waitFor, type Seed, type TestEnv } from './helpers.js';
 import { miniDraft, standInGrader } from './stand-in.js';
@@ -268,5 +268,25 @@ describe('exercise authoring and versions', { timeout: 180_000 }, () => {
     const v3 = await env.db.exerciseVersion.findFirstOrThrow({ where: { exerciseId, version: 3 } });
     const last = await env.db.gradingRun.findMany({ where: { submission: { assignmentId }, reason: 'bulk_regrade' } });
     assert.ok(last.length === 2 && last.every((r) => r.exerciseVersionId === v3.id));
+  });
+
+  it('a solution check left without a job (Redis lost it) is enqueued again by the reconciler', async () => {
+    const ex = await env.db.exercise.findUniqueOrThrow({ where: { slug: 'mini-msgbuf' } });
+    const v = await env.db.exerciseVersion.create({
+      data: { exerciseId: ex.id, version: 99, spec: {}, handout: '', starterFiles: [], solutions: [], contentHash: 'lost', checks: { create: [{ name: 'reference', problems: [] }] } },
+      include: { checks: true },
+    });
+    const check = v.checks[0]!;
+    await env.db.$executeRaw`UPDATE "SolutionCheck" SET "createdAt" = now() - interval '1 hour' WHERE id = ${check.id}::uuid`;
+    assert.equal(await env.deps.queue.getJob(solutionCheckJobId(check.id)), undefined);
+    await worker?.shutdown(); // nobody takes the job while we look at it
+    worker = null;
+    const r = await reconcile({ db: env.db, redis: env.redis, queue: env.deps.queue, retry: { attempts: 2, backoffMs: 50 }, queuedGraceSeconds: 60, heartbeatStaleSeconds: 45 });
+    assert.ok(r.requeued.includes(check.id), JSON.stringify(r));
+    const job = await env.deps.queue.getJob(solutionCheckJobId(check.id));
+    assert.equal(job?.name, 'check');
+    assert.equal(job?.opts.priority, PRIORITY.bulk_regrade);
+    const again = await reconcile({ db: env.db, redis: env.redis, queue: env.deps.queue, retry: { attempts: 2, backoffMs: 50 }, queuedGraceSeconds: 60, heartbeatStaleSeconds: 45 });
+    assert.ok(!again.requeued.includes(check.id), 'a live job is left alone');
   });
 });

@@ -53,6 +53,10 @@ export async function startLogin(db: Db, clients: OidcClients, providerId: strin
   const config = await clients.config(p).catch((err: Error) => {
     throw new SignInRefused('provider-error', `the sign-in provider cannot be reached: ${err.message}`);
   });
+  // sign-ins never finished and sessions long over: cleared as new sign-ins start
+  const now = new Date();
+  await db.oidcLoginState.deleteMany({ where: { expiresAt: { lt: now } } });
+  await db.session.deleteMany({ where: { expiresAt: { lt: new Date(now.getTime() - 30 * 86_400_000) } } });
   const codeVerifier = oidc.randomPKCECodeVerifier();
   const state = oidc.randomState();
   const nonce = oidc.randomNonce();

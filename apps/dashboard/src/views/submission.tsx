@@ -103,7 +103,7 @@ export function SubmissionPage({ me, submissionId }: { me: Me; submissionId: str
 
       {!live && (
         <>
-          <Findings findings={d.findings} files={files.data?.files ?? []} instructor={instructor} />
+          <Findings findings={d.findings} files={files.data?.files ?? []} instructor={instructor} hiddenTests={d.hiddenTests ?? 0} />
           <Tests d={d} />
         </>
       )}
@@ -264,7 +264,7 @@ function Tests({ d }: { d: SubmissionDetail }) {
 
 const isStudentFrame = (f: Frame) => !!f.file || !!f.module;
 
-function Findings({ findings, files, instructor }: { findings: FindingOut[]; files: { name: string; content: string }[]; instructor: boolean }) {
+function Findings({ findings, files, instructor, hiddenTests = 0 }: { findings: FindingOut[]; files: { name: string; content: string }[]; instructor: boolean; hiddenTests?: number }) {
   if (findings.length === 0) return null;
   return (
     <section aria-labelledby="findings-title">
@@ -284,6 +284,8 @@ function Findings({ findings, files, instructor }: { findings: FindingOut[]; fil
               <>
                 during test <span class="mono">{f.test}</span>
               </>
+            ) : hiddenTests > 0 ? (
+              'outside any test, or during a test hidden from you'
             ) : (
               'outside any test'
             )}
