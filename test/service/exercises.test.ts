@@ -78,6 +78,12 @@ describe('exercise authoring and versions', { timeout: 180_000 }, () => {
     const bad3 = miniDraft();
     bad3.solutions![0]!.files[0]!.name = '../escape.c';
     assert.equal((await api(env, 'POST', `/api/v1/courses/${s.courseId}/exercises`, { token: T().instructor, json: bad3 })).status, 400);
+    // an authored spec cannot ask the shared graders for hours of VM time or a huge console
+    const greedy = miniDraft();
+    (greedy.spec as { limits?: object }).limits = { vmTimeoutSeconds: 100_000, consoleBytes: 1024 * 1024 * 1024 };
+    const r4 = await api(env, 'POST', `/api/v1/courses/${s.courseId}/exercises`, { token: T().instructor, json: greedy });
+    assert.equal(r4.status, 400);
+    assert.deepEqual(r4.body.errors.map((e: { message: string }) => e.message).sort(), ['at most 8388608 for an authored exercise', 'at most 900 for an authored exercise']);
     assert.equal(await env.db.exercise.count({ where: { courseId: s.courseId } }), 0, 'nothing stored');
 
     const ok = await api(env, 'POST', `/api/v1/courses/${s.courseId}/exercises`, { token: T().instructor, json: miniDraft() });

@@ -10,6 +10,17 @@ const IsoDate = z.iso.datetime({ offset: true });
 const Uuid = z.uuid();
 const utf8Bytes = (s: string) => new TextEncoder().encode(s).length;
 
+/** The most an authored exercise may ask of the graders (the shipped ones stay well below). */
+export const AUTHORED_LIMITS = {
+  maxFiles: 64,
+  maxFileBytes: 1024 * 1024,
+  maxTotalBytes: 4 * 1024 * 1024,
+  buildTimeoutSeconds: 300,
+  vmTimeoutSeconds: 900,
+  consoleBytes: 8 * 1024 * 1024,
+  chatterBytes: 1024 * 1024,
+} as const;
+
 /** A source file of an exercise (starter file or solution file): flat `.c`/`.h` name, UTF-8 text. */
 export const ExerciseFile = z.object({
   name: z.string().regex(/^[A-Za-z0-9_.-]+\.[ch]$/, 'a flat .c or .h file name').max(100),
@@ -46,6 +57,11 @@ export const ExerciseDraft = z
     solutions: z.array(SolutionDraft).max(40).default([]),
   })
   .superRefine((d, ctx) => {
+    // an authored spec runs on the shared graders: its resource limits are capped
+    for (const [key, max] of Object.entries(AUTHORED_LIMITS) as [keyof typeof AUTHORED_LIMITS, number][]) {
+      if (d.spec.limits[key] > max) ctx.addIssue({ code: 'custom', path: ['spec', 'limits', key], message: `at most ${max} for an authored exercise` });
+    }
+    if (d.spec.tests.length > 60) ctx.addIssue({ code: 'custom', path: ['spec', 'tests'], message: 'at most 60 tests' });
     uniqueNames(d.starterFiles, 'starter file', ctx, ['starterFiles']);
     uniqueNames(d.solutions, 'solution', ctx, ['solutions']);
     const tests = new Set(d.spec.tests.map((t) => t.name));
