@@ -64,7 +64,8 @@ export function runOut(r: GradingRun): RunOut {
     maxScore: r.maxScore,
     summary: r.summary,
     infrastructureError: r.infrastructureError,
-    timings: (r.timings as Record<string, number> | null) ?? null,
+    // the numeric timings (the engine also records how the VM started, `vmStart: restore|boot`)
+    timings: r.timings && typeof r.timings === 'object' ? Object.fromEntries(Object.entries(r.timings as Record<string, unknown>).filter((e): e is [string, number] => typeof e[1] === 'number')) : null,
     startedAt: r.startedAt.toISOString(),
     finishedAt: iso(r.finishedAt),
   };

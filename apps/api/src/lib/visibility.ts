@@ -4,7 +4,7 @@
 // any free text naming the test), the live SSE log lines and the console's marker lines. While a
 // test is hidden from them, the verdict and the score are withheld too (they would tell its
 // result); instructors see everything.
-import { effectiveDueAt, pinnedVersion, type Assignment, type Db } from '@kgrader/db';
+import { effectiveDueAt, NoPublishedVersionError, pinnedVersion, type Assignment, type Db } from '@kgrader/db';
 import type { ExerciseSpec, TestVisibility } from '@kgrader/schemas';
 
 export interface StudentView {
@@ -136,7 +136,14 @@ export function studentSummary(
  */
 export async function viewOf(db: Db, assignment: Assignment, role: 'student' | 'instructor', userId: string, now = new Date()): Promise<StudentView> {
   if (role === 'instructor') return FULL_VIEW;
-  const { spec } = await pinnedVersion(db, assignment);
+  // without a published version (not seeded yet) the assignment's own settings still apply
+  const spec = await pinnedVersion(db, assignment).then(
+    (p) => p.spec,
+    (err: unknown) => {
+      if (!(err instanceof NoPublishedVersionError)) throw err;
+      return { tests: Object.keys((assignment.testVisibility ?? {}) as object).map((name) => ({ name })) } as unknown as ExerciseSpec;
+    },
+  );
   return studentView(assignment, spec, await dueDateOf(db, assignment, userId), now);
 }
 
