@@ -45,6 +45,30 @@ describe('exercise authoring and versions', { timeout: 180_000 }, () => {
     await env?.close();
   });
 
+  it("issue 12's endpoints are in the OpenAPI document", async () => {
+    const doc = await api(env, 'GET', '/docs/json');
+    const paths = Object.keys(doc.body.paths);
+    for (const p of [
+      '/api/v1/courses/{courseId}/exercises',
+      '/api/v1/exercises/{exerciseId}/draft',
+      '/api/v1/exercises/{exerciseId}/versions',
+      '/api/v1/exercises/{exerciseId}/versions/{version}',
+      '/api/v1/assignments/{assignmentId}/exercise-version',
+      '/api/v1/assignments/{assignmentId}/version-moves/{moveId}',
+      '/api/v1/assignments/{assignmentId}/handout',
+      '/auth/login/{providerId}',
+      '/auth/callback/{providerId}',
+      '/api/v1/me/session',
+      '/api/v1/assignments/{assignmentId}/extensions/{userId}',
+      '/api/v1/courses/{courseId}/roster/import',
+      '/api/v1/courses/{courseId}/roster/lti-sync',
+      '/api/v1/assignments/{assignmentId}/similarity/{runId}/pairs/{pairId}',
+    ]) {
+      assert.ok(paths.includes(p), `${p} is documented`);
+    }
+    assert.ok(doc.body.components.schemas.ExerciseVersion && doc.body.components.schemas.RosterPlan && doc.body.components.schemas.SimilarityPair);
+  });
+
   it('the shipped exercises are seeded once as published version 1; assignments without a version are pinned to it', async () => {
     const rows = await env.db.exerciseVersion.findMany({ include: { exercise: true }, orderBy: { exercise: { slug: 'asc' } } });
     assert.deepEqual(rows.map((r) => [r.exercise.slug, r.version, r.status, r.origin, r.exercise.courseId]), [
