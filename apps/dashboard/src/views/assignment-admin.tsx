@@ -266,7 +266,7 @@ export function Extensions({ a }: { a: AssignmentOut }) {
         }}
       >
         <div class="field">
-          <label for="ext-user">Student</label>
+          <label for="ext-user">Student to extend</label>
           <select id="ext-user" value={userId} onChange={(e) => setUserId((e.target as HTMLSelectElement).value)} required>
             <option value="">choose…</option>
             {students.map((m) => (
