@@ -13,5 +13,10 @@ parsers=node_modules/@dodona/dolos-parsers
 if [ -d "$parsers" ] && [ ! -f "$parsers/build/Release/tree_sitter_c_binding.node" ]; then
   echo "building the tree-sitter grammars of @dodona/dolos-parsers" >&2
   gyp="$(dirname "$(readlink -f "$(command -v npm)")")/../node_modules/node-gyp/bin/node-gyp.js"
-  (cd "$parsers" && node "$gyp" rebuild >&2)
+  # the installed Node headers (npm's `nodedir`, else the prefix of this node): node-gyp would download them otherwise
+  nodedir="$(npm config get nodedir 2>/dev/null || true)"
+  case "$nodedir" in ""|undefined|null) nodedir="$(dirname "$(dirname "$(readlink -f "$(command -v node)")")")" ;; esac
+  args=()
+  if [ -f "$nodedir/include/node/node.h" ]; then args=(--nodedir="$nodedir"); fi
+  (cd "$parsers" && node "$gyp" rebuild "${args[@]}" >&2)
 fi
