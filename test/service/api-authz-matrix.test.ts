@@ -11,6 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import { issueToken } from '@kgrader/api';
 import type { TokenScope } from '@kgrader/db';
 import { filesForm, seed, startApi, type Seed, type TestEnv } from './helpers.js';
+import { miniDraft } from './stand-in.js';
 
 const RANK: Record<TokenScope, number> = { read: 0, submit: 1, instructor: 2, admin: 3 };
 
@@ -100,6 +101,27 @@ async function makeWebhook(courseId: string) {
   return env.db.webhookEndpoint.create({ data: { courseId, url: `https://${PUBLIC_IP}/hook`, events: ['submission.created'], secret: 'whsec_dGVzdA==' } });
 }
 
+/** an exercise owned by a course, with a published version 1 */
+async function makeExercise(courseId: string) {
+  const draft = miniDraft({ slug: `mx-${uniq()}` });
+  const e = await env.db.exercise.create({ data: { slug: draft.spec.slug, courseId, draft: JSON.parse(JSON.stringify(draft)) } });
+  await env.db.exerciseVersion.create({
+    data: { exerciseId: e.id, version: 1, status: 'published', spec: draft.spec as object, handout: '', starterFiles: [], solutions: [], contentHash: randomBytes(8).toString('hex') },
+  });
+  return e;
+}
+
+/** an assignment of a course on msgbuf version 1, which can move to msgbuf version 2 */
+async function makeMovableAssignment(courseId: string) {
+  const v1 = await env.db.exerciseVersion.findFirstOrThrow({ where: { exercise: { slug: 'msgbuf' }, version: 1 } });
+  if (!(await env.db.exerciseVersion.findFirst({ where: { exerciseId: v1.exerciseId, version: 2 } }))) {
+    await env.db.exerciseVersion.create({
+      data: { exerciseId: v1.exerciseId, version: 2, status: 'published', spec: v1.spec as object, handout: 'v2', starterFiles: [], solutions: v1.solutions as object, contentHash: 'v2' },
+    });
+  }
+  return env.db.assignment.create({ data: { courseId, exerciseSlug: 'msgbuf', title: `movable ${uniq()}`, exerciseVersionId: v1.id } });
+}
+
 const ownToken = async (c: Caller) =>
   c.user
     ? (await issueToken(env.db, { userId: c.user.id, name: 'matrix', scope: 'read', courseId: c.courseId ?? null, issuedById: c.user.id })).id
@@ -132,6 +154,9 @@ const ENTRIES: Record<string, Entry> = {
   // the signed notice JWTs and the signed deep linking state authenticate these (issue 15)
   'POST /lti/notices': { ...pub('/lti/notices'), req: () => ({ path: '/lti/notices', json: { notices: [{ jwt: 'x.y.z' }] } }) },
   'POST /lti/deep-link': { ...pub('/lti/deep-link'), req: () => ({ path: '/lti/deep-link', json: { state: 'x', exercise: 'msgbuf' } }) },
+  'GET /auth/providers': pub('/auth/providers'),
+  'GET /auth/login/:providerId': pub('/auth/login/none'),
+  'GET /auth/callback/:providerId': pub('/auth/callback/none?state=x&code=y'),
   'GET /': pub('/'),
   'GET /app': pub('/app'),
   'GET /app/assets/*': pub('/app/assets/none.js'),
@@ -141,6 +166,8 @@ const ENTRIES: Record<string, Entry> = {
   'GET /app-api/exercises': { rule: { kind: 'user', scope: 'read' }, on: 'none', req: () => ({ path: '/app-api/exercises' }), ok: 200 },
   'GET /api/v1/me': { rule: { kind: 'user', scope: 'read' }, on: 'none', req: () => ({ path: v1('/me') }), ok: 200 },
   'GET /api/v1/courses': { rule: { kind: 'user', scope: 'read' }, on: 'none', req: () => ({ path: v1('/courses') }), ok: 200 },
+  // a bearer token is not a session: 409 for every caller the guard lets through (signin.test.ts signs out sessions)
+  'DELETE /api/v1/me/session': { rule: { kind: 'user', scope: 'read' }, on: 'none', req: () => ({ path: v1('/me/session') }), ok: 409 },
   'GET /api/v1/me/tokens': { rule: { kind: 'user', scope: 'read' }, on: 'none', req: () => ({ path: v1('/me/tokens') }), ok: 200 },
   'POST /api/v1/me/tokens': { rule: { kind: 'user', scope: 'read' }, on: 'none', req: () => ({ path: v1('/me/tokens'), json: { scope: 'read' } }), ok: 201 },
   'DELETE /api/v1/me/tokens/:tokenId': { rule: { kind: 'user', scope: 'read' }, on: 'none', req: async (_t, c) => ({ path: v1(`/me/tokens/${await ownToken(c)}`) }), ok: 204 },
@@ -235,6 +262,64 @@ const ENTRIES: Record<string, Entry> = {
       data: { id: `msg_${randomBytes(8).toString('hex')}`, endpointId: e.id, eventType: 'submission.created', payload: '{}', status: 'failed' },
     });
     return { path: v1(`/courses/${t.courseId}/webhooks/${e.id}/deliveries/${m.id}/redeliver`) };
+  }),
+
+  // exercises (issue 12): a course's instructors; shipped exercises are tested in exercises.test.ts
+  'GET /api/v1/courses/:courseId/exercises': course('instructor', 'read', 200, (t) => ({ path: v1(`/courses/${t.courseId}/exercises`) })),
+  'POST /api/v1/courses/:courseId/exercises': course('instructor', 'instructor', 201, (t) => ({ path: v1(`/courses/${t.courseId}/exercises`), json: miniDraft({ slug: `mc-${uniq()}` }) })),
+  'GET /api/v1/exercises/:exerciseId': course('instructor', 'read', 200, async (t) => ({ path: v1(`/exercises/${(await makeExercise(t.courseId)).id}`) })),
+  'PUT /api/v1/exercises/:exerciseId/draft': course('instructor', 'instructor', 200, async (t) => {
+    const e = await makeExercise(t.courseId);
+    return { path: v1(`/exercises/${e.id}/draft`), json: miniDraft({ slug: e.slug }) };
+  }),
+  'POST /api/v1/exercises/:exerciseId/versions': course('instructor', 'instructor', 202, async (t) => ({ path: v1(`/exercises/${(await makeExercise(t.courseId)).id}/versions`) })),
+  'GET /api/v1/exercises/:exerciseId/versions/:version': course('instructor', 'read', 200, async (t) => ({ path: v1(`/exercises/${(await makeExercise(t.courseId)).id}/versions/1`) })),
+  'GET /api/v1/assignments/:assignmentId/handout': course('member', 'read', 200, (t) => ({ path: v1(`/assignments/${t.assignmentId}/handout`) })),
+  'POST /api/v1/assignments/:assignmentId/exercise-version': course('instructor', 'instructor', 202, async (t) => ({
+    path: v1(`/assignments/${(await makeMovableAssignment(t.courseId)).id}/exercise-version`),
+    json: { version: 2 },
+  })),
+  'GET /api/v1/assignments/:assignmentId/version-moves': course('instructor', 'read', 200, (t) => ({ path: v1(`/assignments/${t.assignmentId}/version-moves`) })),
+  'GET /api/v1/assignments/:assignmentId/version-moves/:moveId': course('instructor', 'read', 200, async (t) => {
+    const a = await env.db.assignment.findUniqueOrThrow({ where: { id: t.assignmentId } });
+    const m = await env.db.versionMove.create({ data: { assignmentId: t.assignmentId, toVersionId: a.exerciseVersionId ?? (await env.db.exerciseVersion.findFirstOrThrow({ where: { version: 1, exercise: { slug: 'msgbuf' } } })).id } });
+    return { path: v1(`/assignments/${t.assignmentId}/version-moves/${m.id}`) };
+  }),
+
+  // rosters: a dry-run CSV import; the NRPS sync of a course without an LMS roster answers 422 once allowed
+  'POST /api/v1/courses/:courseId/roster/import': course('instructor', 'instructor', 200, (t) => ({ path: v1(`/courses/${t.courseId}/roster/import`), json: { csv: 'email\nmatrix@t.test\n', dryRun: true } })),
+  'POST /api/v1/courses/:courseId/roster/lti-sync': course('instructor', 'instructor', 422, (t) => ({ path: v1(`/courses/${t.courseId}/roster/lti-sync`), json: { dryRun: true } })),
+  'GET /api/v1/courses/:courseId/lti/contexts': course('instructor', 'read', 200, (t) => ({ path: v1(`/courses/${t.courseId}/lti/contexts`) })),
+
+  // similarity: the course's instructors only (students never see results)
+  'POST /api/v1/assignments/:assignmentId/similarity': course('instructor', 'instructor', 202, async (t) => {
+    const a = await env.db.assignment.create({ data: { courseId: t.courseId, exerciseSlug: 'msgbuf', title: `similarity ${uniq()}` } });
+    return { path: v1(`/assignments/${a.id}/similarity`), json: { threshold: 0.5 } };
+  }),
+  'GET /api/v1/assignments/:assignmentId/similarity': course('instructor', 'read', 200, (t) => ({ path: v1(`/assignments/${t.assignmentId}/similarity`) })),
+  'GET /api/v1/assignments/:assignmentId/similarity/:runId': course('instructor', 'read', 200, async (t) => {
+    const r = await env.db.similarityRun.create({ data: { assignmentId: t.assignmentId, trigger: 'manual', threshold: 0.5, status: 'done' } });
+    return { path: v1(`/assignments/${t.assignmentId}/similarity/${r.id}`) };
+  }),
+  'GET /api/v1/assignments/:assignmentId/similarity/:runId/pairs/:pairId': course('instructor', 'read', 200, async (t) => {
+    const r = await env.db.similarityRun.create({ data: { assignmentId: t.assignmentId, trigger: 'manual', threshold: 0.5, status: 'done' } });
+    const p = await env.db.similarityPair.create({ data: { runId: r.id, leftSubmissionId: t.submissionId, rightSubmissionId: t.submissionId, similarity: 0.9, longest: 10, overlap: 20, fragments: [] } });
+    return { path: v1(`/assignments/${t.assignmentId}/similarity/${r.id}/pairs/${p.id}`) };
+  }),
+
+  // late work: extensions for a student of the course (the target's student)
+  'GET /api/v1/assignments/:assignmentId/extensions': course('instructor', 'read', 200, (t) => ({ path: v1(`/assignments/${t.assignmentId}/extensions`) })),
+  'PUT /api/v1/assignments/:assignmentId/extensions/:userId': course('instructor', 'instructor', 200, (t) => ({
+    path: v1(`/assignments/${t.assignmentId}/extensions/${t.ownerId}`),
+    json: { dueAt: new Date(Date.now() + 86_400_000).toISOString() },
+  })),
+  'DELETE /api/v1/assignments/:assignmentId/extensions/:userId': course('instructor', 'instructor', 204, async (t) => {
+    await env.db.extension.upsert({
+      where: { assignmentId_userId: { assignmentId: t.assignmentId, userId: t.ownerId } },
+      create: { assignmentId: t.assignmentId, userId: t.ownerId, dueAt: new Date(Date.now() + 86_400_000) },
+      update: {},
+    });
+    return { path: v1(`/assignments/${t.assignmentId}/extensions/${t.ownerId}`) };
   }),
 
   // a submission: its author and the course's instructors

@@ -5,7 +5,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
-import { buildApp, engineCatalog, EventHub, issueToken, type ApiConfig, type ApiDeps } from '@kgrader/api';
+import { buildApp, engineCatalog, EventHub, issueToken, seedShippedExercises, type ApiConfig, type ApiDeps } from '@kgrader/api';
 import { createDb, createFailFastRedis, createGradingQueue, migrate, redisReady, type Db } from '@kgrader/db';
 import { loadExercise, locateKernel } from '@kgrader/engine';
 import { cacheDirOf, WorkerEnv } from '@kgrader/worker';
@@ -76,6 +76,7 @@ export async function startApi(name: string, overrides: Partial<ApiConfig> = {},
   const dbUrl = await freshDatabase(name);
   const prefix = `kgt-${name}-${process.pid}`;
   const db = createDb({ databaseUrl: dbUrl, poolMax: 5 });
+  await seedShippedExercises(db); // as main.ts does at start: the shipped exercises as version 1
   const redisUrl = opts.redisUrl ?? REDIS_URL;
   const redis = createFailFastRedis(redisUrl);
   const sub = createFailFastRedis(redisUrl);

@@ -19,6 +19,12 @@ import { submissionsPlugin } from './routes/submissions.js';
 import { tokensPlugin } from './routes/tokens.js';
 import { webhooksPlugin } from './routes/webhooks.js';
 import { dashboardPlugin } from './routes/dashboard.js';
+import { authRoutesPlugin } from './routes/auth.js';
+import { exercisesPlugin } from './routes/exercises.js';
+import { versionMovesPlugin } from './routes/version-moves.js';
+import { extensionsPlugin } from './routes/extensions.js';
+import { rosterPlugin } from './routes/roster.js';
+import { similarityPlugin } from './routes/similarity.js';
 
 /** A route as registered: what the authorization matrix test enumerates. */
 export interface RegisteredRoute {
@@ -72,13 +78,14 @@ export async function buildApp({ deps, logger }: BuildAppOptions): Promise<Fasti
   await app.register(swaggerUi, { routePrefix: '/docs' });
   await app.register(multipart, { throwFileSizeLimit: true });
   // the one auth guard: every route registered from here on declares its access (config.access)
-  await app.register(authPlugin, { db: deps.db });
+  await app.register(authPlugin, { db: deps.db, publicUrl: () => deps.config.publicUrl });
 
   const metrics = createMetrics(deps);
   await app.register(opsPlugin, { deps, metrics });
   const toolKeys = new ToolKeys(lmsConfig(deps.config).toolKeysFile); // one key load per process
   await app.register(ltiPlugin, { deps, keys: toolKeys }); // LTI 1.3 tool endpoints: /.well-known/jwks.json, /lti/*
   await app.register(ltiNoticesPlugin, { deps, keys: toolKeys }); // PNS notice handler: /lti/notices
+  await app.register(authRoutesPlugin, { deps }); // OpenID Connect sign-in: /auth/*
   await app.register(
     async (v1) => {
       await v1.register(coursesPlugin, { deps });
@@ -89,6 +96,11 @@ export async function buildApp({ deps, logger }: BuildAppOptions): Promise<Fasti
       await v1.register(ltiAdminPlugin, { deps });
       await v1.register(ltiAssetsPlugin, { deps });
       await v1.register(webhooksPlugin, { deps });
+      await v1.register(exercisesPlugin, { deps });
+      await v1.register(versionMovesPlugin, { deps });
+      await v1.register(extensionsPlugin, { deps });
+      await v1.register(rosterPlugin, { deps });
+      await v1.register(similarityPlugin, { deps });
     },
     { prefix: '/api/v1' },
   );

@@ -3,6 +3,33 @@ import { z } from 'zod';
 
 const bool = z.stringbool();
 
+/** One OpenID Connect provider users may sign in with (OIDC_PROVIDERS is a JSON array of these). */
+export const OidcProviderConfig = z.object({
+  /** used in URLs: /auth/login/<id> */
+  id: z.string().regex(/^[a-z0-9][a-z0-9-]{0,31}$/),
+  /** shown on the sign-in button */
+  name: z.string().min(1).max(80),
+  /** the issuer (discovery at <issuer>/.well-known/openid-configuration); only listed issuers may sign in */
+  issuer: z.url(),
+  clientId: z.string().min(1),
+  /** absent: a public client (PKCE only) */
+  clientSecret: z.string().min(1).optional(),
+  /**
+   * who gets an account at first sign-in: people whose provider-verified e-mail is in one of these
+   * domains (null: nobody new; only users already linked, or enrolled by e-mail in such a domain)
+   */
+  provision: z
+    .object({
+      emailDomains: z.array(z.string().regex(/^[a-z0-9.-]+$/)).min(1),
+      /** a new account's rights: a plain user (courses come from enrolment) or a course creator */
+      role: z.enum(['user', 'course_creator']).default('user'),
+    })
+    .nullable()
+    .default(null),
+});
+export type OidcProviderConfig = z.infer<typeof OidcProviderConfig>;
+const OidcProviders = z.array(OidcProviderConfig).refine((ps) => new Set(ps.map((p) => p.id)).size === ps.length, 'provider ids must be unique');
+
 /** The API's configuration, parsed once at boot from the environment and passed down. */
 export const ApiEnv = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(8080),
@@ -36,6 +63,23 @@ export const ApiEnv = z.object({
   LTI_ALLOW_PRIVATE_URLS: bool.default(false),
   /** admin setting: webhook URLs may point at loopback/private addresses (tests, on-premise receivers) */
   WEBHOOKS_ALLOW_PRIVATE: bool.default(false),
+  /** OpenID Connect providers for the dashboard's sign-in: a JSON array (see OidcProviderConfig); unset: none */
+  OIDC_PROVIDERS: z
+    .string()
+    .optional()
+    .transform((s, ctx) => {
+      if (!s) return [];
+      try {
+        return OidcProviders.parse(JSON.parse(s));
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: `OIDC_PROVIDERS: ${(err as Error).message}` });
+        return z.NEVER;
+      }
+    }),
+  /** http:// issuers (tests, local development only) */
+  OIDC_ALLOW_INSECURE: bool.default(false),
+  /** hours a dashboard session lasts */
+  SESSION_HOURS: z.coerce.number().positive().max(24 * 30).default(12),
   /** the built dashboard (default: apps/dashboard/dist/web) */
   DASHBOARD_DIR: z.string().min(1).optional(),
 }).extend(GradingRetryEnv.shape);
@@ -56,6 +100,15 @@ export interface ApiConfig {
   dashboardDir?: string;
   /** LMS integration (LTI 1.3, webhooks); absent: LTI off, webhooks to public addresses only */
   lms?: Partial<LmsConfig>;
+  /** dashboard sign-in (OpenID Connect) and sessions; absent: no provider, 12 h sessions */
+  auth?: AuthConfig;
+}
+
+export interface AuthConfig {
+  providers: readonly OidcProviderConfig[];
+  /** accept http:// issuers (tests) */
+  allowInsecure: boolean;
+  sessionHours: number;
 }
 
 export interface LmsConfig {
@@ -80,6 +133,7 @@ export function apiConfigFromEnv(env: ApiEnv): ApiConfig {
     sseMaxSeconds: env.SSE_MAX_SECONDS,
     logLevel: env.LOG_LEVEL,
     ...(env.DASHBOARD_DIR ? { dashboardDir: env.DASHBOARD_DIR } : {}),
+    auth: Object.freeze({ providers: Object.freeze(env.OIDC_PROVIDERS.map((p) => Object.freeze(p))), allowInsecure: env.OIDC_ALLOW_INSECURE, sessionHours: env.SESSION_HOURS }),
     lms: {
       toolKeysFile: env.LTI_TOOL_KEYS,
       sessionHours: env.LTI_SESSION_HOURS,

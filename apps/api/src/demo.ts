@@ -5,6 +5,7 @@
 import { createDb, ensureDatabase, migrate, type Role } from '@kgrader/db';
 import { ApiEnv, apiConfigFromEnv } from './config.js';
 import { issueToken } from './lib/tokens.js';
+import { seedShippedExercises } from './lib/exercises.js';
 
 const env = ApiEnv.parse(process.env);
 const config = apiConfigFromEnv(env);
@@ -12,6 +13,7 @@ await ensureDatabase(env.DATABASE_URL);
 await migrate({ databaseUrl: env.DATABASE_URL });
 const db = createDb({ databaseUrl: env.DATABASE_URL, poolMax: 2 });
 try {
+  await seedShippedExercises(db, { exercisesDir: config.exercisesDir });
   const people: { key: 'instructor' | 'student1' | 'student2'; email: string; name: string; role: Role }[] = [
     { key: 'instructor', email: 'instructor@demo.kgrader.test', name: 'Ada Instructor', role: 'instructor' },
     { key: 'student1', email: 'student1@demo.kgrader.test', name: 'Sam Student', role: 'student' },

@@ -4,6 +4,7 @@ import { buildApp } from './app.js';
 import { engineCatalog } from './catalog.js';
 import { ApiEnv, apiConfigFromEnv } from './config.js';
 import { EventHub } from './lib/event-hub.js';
+import { seedShippedExercises } from './lib/exercises.js';
 
 const env = ApiEnv.parse(process.env);
 const config = apiConfigFromEnv(env);
@@ -16,6 +17,8 @@ if (env.MIGRATE_ON_START) {
 }
 
 const db = createDb({ databaseUrl: env.DATABASE_URL });
+// the shipped exercises as version 1 in the database (idempotent): workers read specs from there only
+await seedShippedExercises(db, { exercisesDir: config.exercisesDir, log: (msg, data) => logger.info(data ?? {}, msg) });
 // fail-fast connections: while Redis is away a request gets its answer at once (a submission is
 // committed and answered 202; the reconciler enqueues it later), never a hang
 const redis = createFailFastRedis(env.REDIS_URL);

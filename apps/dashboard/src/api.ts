@@ -17,6 +17,19 @@ import type {
   SubmissionLogs,
   SubmissionStreamEvent,
   SubmissionSummary,
+  AssignmentHandout,
+  ExerciseDraftInput,
+  ExerciseOut,
+  ExerciseSummary,
+  ExerciseVersionOut,
+  VersionMoveOut,
+  TokenIssued,
+  TokenOut,
+  TokenScope,
+  ExtensionOut,
+  RosterPlan,
+  SimilarityPairOut,
+  SimilarityRunOut,
 } from '@kgrader/schemas';
 
 const TOKEN_KEY = 'kgrader.token';
@@ -70,7 +83,7 @@ async function toError(res: Response): Promise<ApiError> {
   return new ApiError(res.status, msg, problem, Number.isFinite(ra) && ra > 0 ? ra : null);
 }
 
-export async function request<T>(method: string, path: string, opts: { json?: unknown; body?: BodyInit; headers?: Record<string, string>; token?: string; signal?: AbortSignal } = {}): Promise<T> {
+export async function request<T>(method: string, path: string, opts: { json?: unknown; body?: BodyInit; headers?: Record<string, string>; token?: string; signal?: AbortSignal; /** a 401 is an answer, not a lost session */ quiet?: boolean } = {}): Promise<T> {
   const headers: Record<string, string> = { accept: 'application/json', ...authHeaders(opts.token ?? getToken()), ...(opts.headers ?? {}) };
   let body: BodyInit | undefined = opts.body;
   if (opts.json !== undefined) {
@@ -80,7 +93,7 @@ export async function request<T>(method: string, path: string, opts: { json?: un
   const res = await fetch(`/api/v1${path}`, { method, headers, ...(body !== undefined ? { body } : {}), ...(opts.signal ? { signal: opts.signal } : {}) });
   if (!res.ok) {
     const err = await toError(res);
-    if (res.status === 401 && !opts.token) for (const l of unauthorizedListeners) l();
+    if (res.status === 401 && !opts.token && !opts.quiet) for (const l of unauthorizedListeners) l();
     throw err;
   }
   if (res.status === 204) return undefined as T;
@@ -103,7 +116,8 @@ export interface ListFilters {
 }
 
 export const api = {
-  me: (token?: string) => request<Me>('GET', '/me', token ? { token } : {}),
+  /** the signed-in user: with a pasted token, else the stored one or the session cookie (a 401 then just means signed out) */
+  me: (token?: string) => request<Me>('GET', '/me', token ? { token } : { quiet: true }),
   courses: () => request<CourseOut[]>('GET', '/courses'),
   course: (id: string) => request<CourseOut>('GET', `/courses/${id}`),
   createCourse: (body: { code: string; title: string }) => request<CourseOut>('POST', '/courses', { json: body }),
@@ -133,6 +147,29 @@ export const api = {
     for (const f of files) fd.append('files', f, f.name);
     return request<SubmissionAccepted>('POST', `/assignments/${assignmentId}/submissions`, { body: fd, headers: { 'idempotency-key': idempotencyKey } });
   },
+  signOut: () => request<void>('DELETE', '/me/session'),
+  tokens: () => request<TokenOut[]>('GET', '/me/tokens'),
+  createToken: (body: { name: string; scope: TokenScope; courseId?: string | null; expiresInDays?: number }) => request<TokenIssued>('POST', '/me/tokens', { json: body }),
+  revokeToken: (id: string) => request<void>('DELETE', `/me/tokens/${id}`),
+  extensions: (assignmentId: string) => request<ExtensionOut[]>('GET', `/assignments/${assignmentId}/extensions`),
+  grantExtension: (assignmentId: string, userId: string, dueAt: string, reason?: string) =>
+    request<ExtensionOut>('PUT', `/assignments/${assignmentId}/extensions/${userId}`, { json: { dueAt, ...(reason ? { reason } : {}) } }),
+  withdrawExtension: (assignmentId: string, userId: string) => request<void>('DELETE', `/assignments/${assignmentId}/extensions/${userId}`),
+  rosterImport: (courseId: string, csv: string, dryRun: boolean) => request<RosterPlan>('POST', `/courses/${courseId}/roster/import`, { json: { csv, dryRun } }),
+  rosterSync: (courseId: string, dryRun: boolean) => request<RosterPlan>('POST', `/courses/${courseId}/roster/lti-sync`, { json: { dryRun } }),
+  ltiContexts: (courseId: string) => request<{ platformId: string; contextId: string; title: string | null; nrps: boolean; lastSyncAt: string | null }[]>('GET', `/courses/${courseId}/lti/contexts`),
+  similarityRuns: (assignmentId: string) => request<SimilarityRunOut[]>('GET', `/assignments/${assignmentId}/similarity`),
+  startSimilarity: (assignmentId: string, threshold: number) => request<SimilarityRunOut>('POST', `/assignments/${assignmentId}/similarity`, { json: { threshold } }),
+  similarityPair: (assignmentId: string, runId: string, pairId: string) => request<SimilarityPairOut>('GET', `/assignments/${assignmentId}/similarity/${runId}/pairs/${pairId}`),
+  courseExercises: (courseId: string) => request<ExerciseSummary[]>('GET', `/courses/${courseId}/exercises`),
+  createExercise: (courseId: string, draft: ExerciseDraftInput) => request<ExerciseOut>('POST', `/courses/${courseId}/exercises`, { json: draft }),
+  exercise: (id: string) => request<ExerciseOut>('GET', `/exercises/${id}`),
+  saveDraft: (id: string, draft: ExerciseDraftInput) => request<ExerciseOut>('PUT', `/exercises/${id}/draft`, { json: draft }),
+  publish: (id: string) => request<ExerciseVersionOut>('POST', `/exercises/${id}/versions`),
+  version: (id: string, version: number) => request<ExerciseVersionOut>('GET', `/exercises/${id}/versions/${version}`),
+  handout: (assignmentId: string) => request<AssignmentHandout>('GET', `/assignments/${assignmentId}/handout`),
+  moveVersion: (assignmentId: string, version: number) => request<VersionMoveOut>('POST', `/assignments/${assignmentId}/exercise-version`, { json: { version } }),
+  versionMoves: (assignmentId: string) => request<VersionMoveOut[]>('GET', `/assignments/${assignmentId}/version-moves`),
   exercises: async (): Promise<ExerciseInfo[]> => {
     const res = await fetch('/app-api/exercises', { headers: authHeaders() });
     if (!res.ok) return [];

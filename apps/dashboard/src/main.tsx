@@ -7,6 +7,9 @@ import { ErrorBox, Loading } from './ui.js';
 import { AssignmentForm } from './views/assignment-form.js';
 import { AssignmentPage } from './views/assignment.js';
 import { CoursePage } from './views/course.js';
+import { ExerciseEditor } from './views/exercises.js';
+import { TokensPage } from './views/tokens.js';
+import { SimilarityPairPage } from './views/similarity.js';
 import { Home } from './views/home.js';
 import { SignIn } from './views/sign-in.js';
 import { StatsPage } from './views/stats.js';
@@ -19,7 +22,11 @@ function Routes({ me }: { me: Me }) {
   if (path === '/' || path === '') return <Home me={me} />;
   if ((m = match('/courses/:courseId', path))) return <CoursePage key={m['courseId']} me={me} courseId={m['courseId']!} />;
   if ((m = match('/courses/:courseId/assignments/new', path))) return <AssignmentForm courseId={m['courseId']!} />;
+  if (path === '/tokens') return <TokensPage me={me} />;
+  if ((m = match('/courses/:courseId/exercises/new', path))) return <ExerciseEditor courseId={m['courseId']!} />;
+  if ((m = match('/exercises/:id', path))) return <ExerciseEditor key={m['id']} exerciseId={m['id']!} courseId={new URLSearchParams(location.search).get('course') ?? undefined} />;
   if ((m = match('/assignments/:id/edit', path))) return <AssignmentForm key={m['id']} assignmentId={m['id']!} />;
+  if ((m = match('/assignments/:id/similarity/:runId/pairs/:pairId', path))) return <SimilarityPairPage assignmentId={m['id']!} runId={m['runId']!} pairId={m['pairId']!} />;
   if ((m = match('/assignments/:id/stats', path))) return <StatsPage key={m['id']} assignmentId={m['id']!} />;
   if ((m = match('/assignments/:id', path))) return <AssignmentPage key={m['id']} me={me} assignmentId={m['id']!} />;
   if ((m = match('/submissions/:id', path))) return <SubmissionPage key={m['id']} me={me} submissionId={m['id']!} />;
@@ -35,7 +42,8 @@ function Routes({ me }: { me: Me }) {
 
 function App() {
   const [me, setMe] = useState<Me | null>(null);
-  const [state, setState] = useState<'checking' | 'signed-out' | 'signed-in'>(getToken() ? 'checking' : 'signed-out');
+  // always checked at start: a pasted token, or the session cookie of an OpenID Connect sign-in
+  const [state, setState] = useState<'checking' | 'signed-out' | 'signed-in'>('checking');
   const [error, setError] = useState<unknown>(null);
 
   useEffect(() => onUnauthorized(() => signOut('Your session expired or the token was revoked: sign in again.')), []);
@@ -48,7 +56,7 @@ function App() {
       },
       (e) => {
         if (e instanceof ApiError && e.status === 401) setToken(null);
-        setError(e);
+        else setError(e);
         setState('signed-out');
       },
     );
@@ -57,9 +65,13 @@ function App() {
   const [notice, setNotice] = useState<string | null>(() => {
     const pending = sessionStorage.getItem('kgrader.notice');
     sessionStorage.removeItem('kgrader.notice');
-    return pending;
+    // a refused OpenID Connect sign-in comes back as /app/#signin_error=<reason>
+    const refused = new URLSearchParams(location.hash.slice(1)).get('signin_error');
+    if (refused) history.replaceState(null, '', location.pathname + location.search);
+    return refused ? `Sign-in refused: ${refused}` : pending;
   });
   function signOut(msg?: string) {
+    if (me?.token.kind === 'session') void api.signOut().catch(() => {});
     setToken(null);
     setMe(null);
     setNotice(msg ?? null);
@@ -88,6 +100,9 @@ function App() {
           </a>
           {me && (
             <div class="who">
+              <Link to="/tokens" class="btn btn-ghost">
+                API tokens
+              </Link>
               <span class="who-name" data-testid="who">
                 {me.user.name} <span class="muted">({me.user.email})</span>
               </span>

@@ -171,3 +171,12 @@ export function csv(rows: (string | number | null | undefined)[][]): string {
   };
   return rows.map((r) => r.map(cell).join(',')).join('\r\n') + '\r\n';
 }
+
+/** How late: "3 h 12 min", "2 d 4 h". */
+export function fmtLate(seconds: number): string {
+  const m = Math.ceil(seconds / 60);
+  if (m < 60) return `${m} min`;
+  const h = Math.floor(m / 60);
+  if (h < 48) return `${h} h ${m % 60} min`;
+  return `${Math.floor(h / 24)} d ${h % 24} h`;
+}

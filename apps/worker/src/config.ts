@@ -58,6 +58,8 @@ export const WorkerEnv = z.object({
   LTI_NOTICE_POLL_MS: z.coerce.number().int().min(0).default(1_000),
   /** delays between tries of an asset download or a call to a platform (asset report, handler registration), ms (default: 10 s, 1 min, 5 min, 30 min, 2 h, 6 h) */
   LTI_SERVICE_RETRY_SCHEDULE_MS: z.string().regex(/^\d+(,\d+)*$/).optional(),
+  /** similarity checks (Dolos): how often the worker looks for queued checks and assignments past their due date (0: off) */
+  SIMILARITY_POLL_MS: z.coerce.number().int().min(0).default(10_000),
 }).extend(GradingRetryEnv.shape);
 export type WorkerEnv = z.infer<typeof WorkerEnv>;
 
@@ -77,6 +79,8 @@ export interface WorkerConfig {
   heartbeat: { intervalMs: number; staleSeconds: number };
   /** LMS loops; absent: webhooks with defaults, no passback (no tool key) */
   lms?: Partial<WorkerLmsConfig>;
+  /** the similarity loop's period (ms); absent or 0: this worker runs no similarity checks */
+  similarityPollMs?: number;
 }
 
 export interface WorkerLmsConfig {
@@ -111,6 +115,7 @@ export function workerConfigFromEnv(env: WorkerEnv): WorkerConfig {
       queuedGraceSeconds: env.RECONCILE_GRACE_SECONDS,
     },
     heartbeat: { intervalMs: env.HEARTBEAT_INTERVAL_MS, staleSeconds: env.HEARTBEAT_STALE_SECONDS },
+    similarityPollMs: env.SIMILARITY_POLL_MS,
     lms: {
       toolKeysFile: env.LTI_TOOL_KEYS,
       allowInsecureUrls: env.LTI_ALLOW_INSECURE_URLS,

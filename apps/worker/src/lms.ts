@@ -2,7 +2,8 @@
 // - webhooks: the Standard Webhooks outbox dispatcher over PrismaOutboxStore;
 // - LTI AGS passback: claims due LtiPassback rows, picks the score by the assignment's policy
 //   (latest|best), publishes it with a client-credentials token, retries with backoff.
-import { claimDuePassbacks, PrismaOutboxStore, purgeExpiredLtiState, type Db } from '@kgrader/db';
+import { claimDuePassbacks, effectiveDueAt, latePolicyOf, PrismaOutboxStore, purgeExpiredLtiState, type Db } from '@kgrader/db';
+import { lateness, penalized } from '@kgrader/schemas';
 import { AgsClient, AgsError, gradedScore, readToolKeyFile, scoreToPublish, type ToolKey } from '@kgrader/lti';
 import { guardedFetch, OutboxDispatcher } from '@kgrader/webhooks';
 import type { Logger } from 'pino';
@@ -85,7 +86,7 @@ export class PassbackDispatcher {
     const { db, config, logger } = this.opts;
     const p = await db.ltiPassback.findUnique({
       where: { id },
-      include: { resourceLink: { include: { platform: true, assignment: { select: { id: true, scorePolicy: true } } } }, submission: { select: { userId: true } } },
+      include: { resourceLink: { include: { platform: true, assignment: { select: { id: true, scorePolicy: true, dueAt: true, latePolicy: true } } } }, submission: { select: { userId: true } } },
     });
     if (!p) return 'skipped';
     const link = p.resourceLink;
@@ -97,11 +98,20 @@ export class PassbackDispatcher {
     if (!link.lineitemUrl) return skip('the LMS link has no line item');
     const runs = await db.submission.findMany({
       where: { assignmentId: link.assignmentId, userId: p.submission.userId, status: 'done' },
-      select: { score: true, maxScore: true, verdict: true, finishedAt: true, updatedAt: true },
+      select: { score: true, maxScore: true, verdict: true, finishedAt: true, updatedAt: true, createdAt: true },
     });
+    // the late policy applies to what the gradebook gets: each submission's score after its penalty
+    // (against the student's own due date: an extension, else the assignment's)
+    const policy = latePolicyOf(link.assignment);
+    const due = await effectiveDueAt(db, link.assignment, p.submission.userId);
     const choice = scoreToPublish(
       link.assignment.scorePolicy,
-      runs.map((r) => ({ score: r.score, maxScore: r.maxScore, verdict: r.verdict, gradedAt: r.finishedAt ?? r.updatedAt })),
+      runs.map((r) => ({
+        score: r.score === null ? null : penalized(r.score, lateness(policy, due, r.createdAt).penaltyPercent),
+        maxScore: r.maxScore,
+        verdict: r.verdict,
+        gradedAt: r.finishedAt ?? r.updatedAt,
+      })),
     );
     if (!choice) return skip('no graded submission counts yet');
     const platform = { clientId: link.platform.clientId, tokenEndpoint: link.platform.tokenEndpoint, tokenAudience: link.platform.tokenAudience ?? undefined };

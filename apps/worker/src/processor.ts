@@ -2,8 +2,8 @@ import { pid } from 'node:process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { GradingJobData, queueGradedReports, queuePassback, recordSubmissionEvent, writeWebhookEvent, type Db, type GradingRun, type Prisma, type SubmissionStatus } from '@kgrader/db';
-import type { GradeResult, Stage } from '@kgrader/schemas';
+import { GradingJobData, NoPublishedVersionError, pinnedVersion, queueGradedReports, queuePassback, recordSubmissionEvent, writeWebhookEvent, type Db, type GradingRun, type Prisma, type SubmissionStatus } from '@kgrader/db';
+import type { ExerciseSpec, GradeResult, Stage } from '@kgrader/schemas';
 import { DelayedError, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
@@ -130,15 +130,24 @@ export function createProcessor(deps: ProcessorDeps, signals: { register(jobId: 
         await queueGradedReports(tx, { submissionId: s.id, verdict: 'error', score: null, maxScore: null, summary: String(data.summary) });
         return { kind: 'gave-up' as const, attempts: failed.length, why };
       }
+      // the exercise version the assignment pins, read from the database (never from this host's disk)
+      let pinned: { versionId: string; spec: ExerciseSpec } | { missing: string };
+      try {
+        const p = await pinnedVersion(tx, s.assignment);
+        pinned = { versionId: p.version.id, spec: p.spec };
+      } catch (err) {
+        if (!(err instanceof NoPublishedVersionError)) throw err;
+        pinned = { missing: err.message };
+      }
       const attempt = s.attemptCount + 1;
       const run = await tx.gradingRun.create({
-        data: { submissionId: s.id, attempt, generation: s.generation, reason: data.reason, workerId: config.workerId },
+        data: { submissionId: s.id, attempt, generation: s.generation, reason: data.reason, workerId: config.workerId, exerciseVersionId: 'versionId' in pinned ? pinned.versionId : null },
       });
       await tx.submission.update({
         where: { id: s.id },
         data: { attemptCount: attempt, currentRunId: run.id, status: 'building', startedAt: s.startedAt ?? new Date() },
       });
-      return { kind: 'claimed' as const, submission: s, run };
+      return { kind: 'claimed' as const, submission: s, run, pinned };
     });
     if (claim.kind === 'missing') {
       log.warn('submission no longer exists; dropping job');
@@ -153,7 +162,7 @@ export function createProcessor(deps: ProcessorDeps, signals: { register(jobId: 
       await event(data.submissionId, 'verdict', 'error', `grading failed ${claim.attempts} times: ${claim.why}`, null, { verdict: 'error', score: null, maxScore: null });
       return 'gave-up';
     }
-    const { submission, run } = claim;
+    const { submission, run, pinned } = claim;
     const fence = { id: submission.id, currentRunId: run.id };
     await event(submission.id, 'status', 'building', `grading started (attempt ${run.attempt}, ${config.workerId})`, run.attempt);
 
@@ -175,7 +184,8 @@ export function createProcessor(deps: ProcessorDeps, signals: { register(jobId: 
     let result: GradeResult | undefined;
     let thrown: unknown;
     try {
-      const exercise = await grader.loadExercise(submission.assignment.exerciseSlug);
+      if ('missing' in pinned) throw new InfrastructureError(pinned.missing);
+      const exercise = pinned.spec;
       workDir = await mkdtemp(join(tmpdir(), `kgrader-sub-${pid}-`));
       const blobs = await db.blob.findMany({ where: { sha256: { in: submission.files.map((f) => f.sha256) } } });
       const bySha = new Map(blobs.map((b) => [b.sha256, b.content]));

@@ -1,4 +1,4 @@
-import { enqueueGrading, gradingJobId, type Db, type GradingJobData, type RunReason } from '@kgrader/db';
+import { enqueueGrading, enqueueSolutionChecks, gradingJobId, solutionCheckJobId, type Db, type GradingJobData, type RunReason } from '@kgrader/db';
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
@@ -50,7 +50,22 @@ export async function reconcile(opts: ReconcileOptions): Promise<{ checked: numb
       opts.logger?.warn({ submissionId: s.id, status: s.status, jobState: state }, 'reconciler re-enqueued a submission without a live job');
     }
   }
-  return { checked: rows.length, requeued };
+  // solution checks of exercise versions being published: the same rule
+  const checks = await opts.db.$queryRaw<{ id: string }[]>`
+    SELECT id::text AS id FROM "SolutionCheck"
+    WHERE (status = 'queued' AND "createdAt" < ${queuedBefore}::timestamp(3))
+       OR (status = 'running' AND COALESCE("heartbeatAt", "createdAt") < ${staleBefore}::timestamp(3))
+    ORDER BY "createdAt" ASC LIMIT 1000`;
+  for (const c of checks) {
+    const job = await opts.queue.getJob(solutionCheckJobId(c.id));
+    const state = job ? await job.getState() : 'missing';
+    if (LIVE.has(state)) continue;
+    if ((await enqueueSolutionChecks(opts.queue, [c.id], opts.retry)) > 0) {
+      requeued.push(c.id);
+      opts.logger?.warn({ checkId: c.id, jobState: state }, 'reconciler re-enqueued a solution check without a live job');
+    }
+  }
+  return { checked: rows.length + checks.length, requeued };
 }
 
 /** Runs reconcile() every intervalMs; one process at a time holds a short Redis lease for it. */

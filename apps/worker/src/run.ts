@@ -1,18 +1,21 @@
 import { tmpdir } from 'node:os';
-import { createDb, createGradingQueue, createRedis, ensureDatabase, GRADING_QUEUE, migrate, type GradingJobData } from '@kgrader/db';
+import { CHECK_JOB, createDb, createGradingQueue, createRedis, ensureDatabase, GRADING_QUEUE, migrate, type GradingJobData, type QueueJobData, type SolutionCheckJobData } from '@kgrader/db';
 import { Worker } from 'bullmq';
 import type { Logger } from 'pino';
 import type { WorkerConfig } from './config.js';
 import type { Grader } from './grader.js';
 import { createProcessor, ShutdownAbort, type JobOutcome } from './processor.js';
+import { createCheckProcessor, type CheckOutcome } from './checks.js';
+import type { Job } from 'bullmq';
 import { startLmsLoops } from './lms.js';
+import { startSimilarityLoop } from './similarity.js';
 import { startReconciler } from './reconciler.js';
 import { sweepOrphanWorkFolders } from './sweep.js';
 
 export interface RunningWorker {
   /** finishes the running gradings (or, after the grace period, aborts and releases them), then closes */
   shutdown(): Promise<void>;
-  worker: Worker<GradingJobData, JobOutcome>;
+  worker: Worker<QueueJobData, JobOutcome | CheckOutcome>;
 }
 
 /** Starts a grading worker process's machinery: bullmq consumer + reconciler. */
@@ -29,17 +32,19 @@ export async function runWorker(opts: { config: WorkerConfig; grader: Grader; lo
   const queue = createGradingQueue(redis, config.queuePrefix);
 
   const controllers = new Map<string, AbortController>();
-  const processor = createProcessor(
-    { db, redis, grader, config, logger },
-    {
-      register(jobId, c) {
-        controllers.set(jobId, c);
-        return () => controllers.delete(jobId);
-      },
+  const signals = {
+    register(jobId: string, c: AbortController) {
+      controllers.set(jobId, c);
+      return () => controllers.delete(jobId);
     },
-  );
+  };
+  const grading = createProcessor({ db, redis, grader, config, logger }, signals);
+  const checking = createCheckProcessor({ db, grader, config, logger }, signals);
+  // one queue, two kinds of job: gradings of submissions and solution checks of exercise versions
+  const processor = (job: Job<QueueJobData>, token?: string): Promise<JobOutcome | CheckOutcome> =>
+    job.name === CHECK_JOB ? checking(job as Job<SolutionCheckJobData>) : grading(job as Job<GradingJobData>, token);
   const workerConnection = createRedis(config.redisUrl);
-  const worker = new Worker<GradingJobData, JobOutcome>(GRADING_QUEUE, processor, {
+  const worker = new Worker<QueueJobData, JobOutcome | CheckOutcome>(GRADING_QUEUE, processor, {
     connection: workerConnection,
     prefix: config.queuePrefix,
     concurrency: config.concurrency,
@@ -65,6 +70,7 @@ export async function runWorker(opts: { config: WorkerConfig; grader: Grader; lo
     logger,
   });
   const lms = await startLmsLoops({ db, config, logger, queue, loadExercise: (slug) => grader.loadExercise(slug) });
+  const similarity = startSimilarityLoop({ db, logger, pollMs: config.similarityPollMs ?? 0 });
   logger.info({ concurrency: config.concurrency, workerId: config.workerId }, 'kgrader worker started');
 
   let closing: Promise<void> | undefined;
@@ -74,6 +80,7 @@ export async function runWorker(opts: { config: WorkerConfig; grader: Grader; lo
       closing ??= (async () => {
         await reconciler.stop();
         await lms.stop();
+        await similarity.stop();
         const grace = setTimeout(() => {
           if (controllers.size) logger.warn({ jobs: [...controllers.keys()] }, 'grace period over: aborting and releasing jobs');
           for (const c of controllers.values()) c.abort(new ShutdownAbort());

@@ -17,6 +17,14 @@ export type {
   SubmissionEvent,
   ApiToken,
   AuditEvent,
+  Exercise,
+  ExerciseVersion,
+  SolutionCheck,
+  VersionMove,
+  VersionMoveItem,
+  Session,
+  UserIdentity,
+  Extension,
 } from './generated/client.js';
 export { recordSubmissionEvent, type PublishedEvent } from './events.js';
 export type {
@@ -57,3 +65,5 @@ export {
   type ServiceCallKind,
   type StoredAsset,
 } from './lms-assets.js';
+export { pinnedVersion, decideVersion, NoPublishedVersionError } from './exercises.js';
+export { effectiveDueAt, latePolicyOf, latenessOf, requeuePassbacks } from './late.js';

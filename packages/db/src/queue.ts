@@ -124,3 +124,48 @@ export async function enqueueGradingBulk(
     await queue.addBulk(chunk.map((data) => ({ name: 'grade', data, opts: gradingJobOptions(data, retry) })));
   }
 }
+
+// ---- solution checks of an exercise version being published (issue 12) ---------------------------
+
+/** Job name of a solution check in the grading queue (gradings are named `grade`). */
+export const CHECK_JOB = 'check';
+
+/** One solution of a version being published, graded in the grading queue's low-priority lane. */
+export const SolutionCheckJobData = z.object({ checkId: z.string().uuid() });
+export type SolutionCheckJobData = z.infer<typeof SolutionCheckJobData>;
+
+/** What travels in the grading queue: gradings of submissions (`grade`) and solution checks (`check`). */
+export type QueueJobData = GradingJobData | SolutionCheckJobData;
+
+export function solutionCheckJobId(checkId: string): string {
+  return `check_${checkId}`;
+}
+
+function checkJobOptions(checkId: string, retry: RetryPolicy): JobsOptions {
+  return {
+    jobId: solutionCheckJobId(checkId),
+    // the bulk lane: publishing an exercise never delays a student's grading
+    priority: PRIORITY.bulk_regrade,
+    attempts: retry.attempts,
+    backoff: { type: 'exponential', delay: retry.backoffMs },
+    removeOnComplete: { age: 3600, count: 1000 },
+    removeOnFail: { age: 24 * 3600, count: 1000 },
+  };
+}
+
+/** Enqueues solution checks whose rows are committed (idempotent per check, like enqueueGrading). */
+export async function enqueueSolutionChecks(queue: Queue<GradingJobData>, checkIds: string[], retry: RetryPolicy = defaultRetryPolicy): Promise<number> {
+  const q = queue as unknown as Queue<SolutionCheckJobData>;
+  let added = 0;
+  for (const checkId of checkIds) {
+    const existing = await q.getJob(solutionCheckJobId(checkId));
+    if (existing) {
+      const state = await existing.getState();
+      if (state !== 'completed' && state !== 'failed' && state !== 'unknown') continue;
+      await existing.remove().catch(() => {});
+    }
+    await q.add(CHECK_JOB, { checkId }, checkJobOptions(checkId, retry));
+    added++;
+  }
+  return added;
+}

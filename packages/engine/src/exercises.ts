@@ -1,6 +1,6 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ExerciseSpec } from '@kgrader/schemas';
+import { ExerciseDraft, ExerciseSpec, SolutionExpectations } from '@kgrader/schemas';
 import { defaultExercisesDir } from './config.js';
 
 export class UnknownExerciseError extends Error {
@@ -28,10 +28,32 @@ export async function loadExercise(slug: string, exercisesDir = defaultExercises
   return spec;
 }
 
+/** The shipped solutions of an exercise and what grading each must give (solutions.json). */
+export async function loadSolutionExpectations(slug: string, exercisesDir = defaultExercisesDir): Promise<SolutionExpectations> {
+  return SolutionExpectations.parse(JSON.parse(await readFile(join(exercisesDir, slug, 'solutions.json'), 'utf8')));
+}
+
 async function knownSlugs(exercisesDir: string): Promise<string[]> {
   try {
     return (await readdir(exercisesDir, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => e.name).sort();
   } catch {
     return [];
   }
+}
+
+/**
+ * A shipped exercise as the service stores it (version 1 of the seeded exercise): its spec, the
+ * summary as handout, no starter files, and every solution folder with its expectation and files.
+ */
+export async function loadShippedExercise(slug: string, exercisesDir = defaultExercisesDir): Promise<ExerciseDraft> {
+  const spec = await loadExercise(slug, exercisesDir);
+  const expectations = await loadSolutionExpectations(slug, exercisesDir);
+  const solutions = [];
+  for (const name of Object.keys(expectations).sort()) {
+    const dir = join(exercisesDir, slug, 'solutions', name);
+    const names = (await readdir(dir)).filter((n) => /\.[ch]$/.test(n)).sort();
+    const files = await Promise.all(names.map(async (n) => ({ name: n, content: await readFile(join(dir, n), 'utf8') })));
+    solutions.push({ name, expectation: expectations[name]!, files });
+  }
+  return ExerciseDraft.parse({ spec, handout: spec.summary, starterFiles: [], solutions });
 }

@@ -18,6 +18,8 @@ export const CLAIM = {
   // LTI Platform Notification Service 1.0
   platformNotificationService: 'https://purl.imsglobal.org/spec/lti/claim/platformnotificationservice',
   notice: 'https://purl.imsglobal.org/spec/lti/claim/notice',
+  /** Names and Role Provisioning Services: { context_memberships_url, service_versions } */
+  nrps: 'https://purl.imsglobal.org/spec/lti-nrps/claim/namesroleservice',
 } as const;
 
 /**
@@ -58,6 +60,11 @@ export const NOTICE_TYPE = {
 
 /** The deep linking content item type of an asset processor. */
 export const ASSET_PROCESSOR_ITEM = 'ltiAssetProcessor';
+
+
+/** The NRPS scope (read the context's memberships). */
+export const NRPS_SCOPE = 'https://purl.imsglobal.org/spec/lti-nrps/scope/contextmembership.readonly';
+export const NRPS_CONTENT_TYPE = 'application/vnd.ims.lti-nrps.v2.membershipcontainer+json';
 
 /** AGS OAuth 2 scopes. */
 export const AGS_SCOPE = {

@@ -2,6 +2,7 @@
 export type LtiErrorCode =
   // login initiation
   | 'missing_parameter'
+  | 'nrps_failed'
   | 'unknown_issuer'
   | 'unknown_client_id'
   | 'ambiguous_registration'

@@ -9,3 +9,4 @@ export * from './ags.js';
 export * from './policy.js';
 export * from './keyfile.js';
 export * from './asset-processor.js';
+export * from './nrps.js';

@@ -90,6 +90,8 @@ export interface LaunchContext {
   targetLinkUri: string;
   /** AGS endpoint claim, when the platform grants grade services for this link */
   ags?: { lineitem?: string | undefined; lineitems?: string | undefined; scopes: string[] } | undefined;
+  /** Names and Role Provisioning Services, when the platform offers it for this context */
+  nrps?: { contextMembershipsUrl: string } | undefined;
   custom: Record<string, string>;
   returnUrl?: string | undefined;
   /** the Platform Notification Service claim, when the platform offers it */
@@ -382,6 +384,7 @@ export class LtiTool {
     const ctx = obj(claims[CLAIM.context]);
     const ctxId = str(ctx?.['id']);
     const ags = obj(claims[CLAIM.agsEndpoint]);
+    const nrpsUrl = str(obj(claims[CLAIM.nrps])?.['context_memberships_url']);
     const customRaw = obj(claims[CLAIM.custom]) ?? {};
     const custom: Record<string, string> = {};
     for (const [k, v] of Object.entries(customRaw)) if (typeof v === 'string') custom[k] = v;
@@ -414,6 +417,7 @@ export class LtiTool {
             scopes: Array.isArray(ags['scope']) ? (ags['scope'] as unknown[]).filter((s): s is string => typeof s === 'string') : [],
           }
         : undefined,
+      nrps: nrpsUrl ? { contextMembershipsUrl: nrpsUrl } : undefined,
       custom,
       returnUrl: str(obj(claims[CLAIM.launchPresentation])?.['return_url']),
       pns: pnsUrl

@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import { FindingKind, Frame } from './finding.js';
 import { Stage, TestStatus, Verdict } from './result.js';
+import { TestVisibility } from './exercise.js';
+import { LateOut, LatePolicy } from './late.js';
 import { PassbackOut } from './lms.js';
 
 // Wire schemas of the grading service's REST API (/api/v1). Dates travel as ISO 8601 strings.
@@ -69,7 +71,7 @@ export const Me = z.object({
   /** the courses this token reaches (only its course for a course-scoped token) */
   memberships: z.array(z.object({ courseId: Uuid, courseCode: z.string(), role: Role })),
   /** the token of this request: what it may do */
-  token: z.object({ id: Uuid, scope: TokenScope, courseId: Uuid.nullable(), expiresAt: IsoDate.nullable() }),
+  token: z.object({ id: Uuid, scope: TokenScope, courseId: Uuid.nullable(), expiresAt: IsoDate.nullable(), /** `session`: signed in to the dashboard (cookie) */ kind: z.enum(['token', 'session']).optional() }),
 });
 export type Me = z.infer<typeof Me>;
 
@@ -154,8 +156,16 @@ const AssignmentFields = {
   showTestDetailsBeforeDue: z.boolean().default(true),
   /** a new submission cancels the same student's older ones that are still queued */
   supersedeQueued: z.boolean().default(true),
+  /** per test name: who sees it (overrides the exercise's default; see TestVisibility) */
+  testVisibility: z.record(z.string().regex(/^[a-z][a-z0-9_]*$/), TestVisibility).default({}),
+  /** what happens after the due date: refused (`hard`, the default) or a penalty up to a cutoff */
+  latePolicy: LatePolicy.default({ kind: 'hard' }),
 };
-export const AssignmentCreate = z.object(AssignmentFields);
+export const AssignmentCreate = z.object({
+  ...AssignmentFields,
+  /** the exercise version to pin (a published one); absent: the newest published version */
+  exerciseVersion: z.number().int().positive().optional(),
+});
 export type AssignmentCreate = z.infer<typeof AssignmentCreate>;
 export const AssignmentUpdate = z
   .object({
@@ -167,6 +177,10 @@ export const AssignmentUpdate = z
     rateLimitWindowSeconds: z.number().int().positive().max(30 * 86400),
     showTestDetailsBeforeDue: z.boolean(),
     supersedeQueued: z.boolean(),
+    testVisibility: z.record(z.string().regex(/^[a-z][a-z0-9_]*$/), TestVisibility),
+    /** true: publish the grades now (tests `after_published` become visible); false: withdraw */
+    gradesPublished: z.boolean(),
+    latePolicy: LatePolicy,
   })
   .partial();
 export type AssignmentUpdate = z.infer<typeof AssignmentUpdate>;
@@ -183,6 +197,14 @@ export const AssignmentOut = z
     rateLimitWindowSeconds: z.number().int(),
     showTestDetailsBeforeDue: z.boolean(),
     supersedeQueued: z.boolean(),
+    testVisibility: z.record(z.string(), TestVisibility),
+    /** when the grades were published (tests `after_published` visible from then on) */
+    gradesPublishedAt: IsoDate.nullable(),
+    latePolicy: LatePolicy,
+    /** for a student: their own due date (an extension, else dueAt) */
+    yourDueAt: IsoDate.nullable().optional(),
+    /** the pinned exercise version (null: not pinned yet; pinned to the newest published version when first used) */
+    exerciseVersion: z.number().int().nullable(),
     createdAt: IsoDate,
   })
   .meta({ id: 'Assignment' });
@@ -223,6 +245,13 @@ export const SubmissionSummary = z
     finishedAt: IsoDate.nullable(),
     /** the first finding's title, when any */
     topFinding: z.string().nullable().optional(),
+    /**
+     * for a student: how many tests of this assignment they cannot see yet; while any is hidden
+     * the verdict and score are withheld (null) and the summary speaks of the visible tests only
+     */
+    hiddenTests: z.number().int().optional(),
+    /** submitted after the student's due date: how late and the penalty (score stays the raw score) */
+    late: LateOut.optional(),
   })
   .meta({ id: 'SubmissionSummary' });
 export type SubmissionSummary = z.infer<typeof SubmissionSummary>;

@@ -33,6 +33,15 @@ export type TestKind = z.infer<typeof TestKind>;
 
 const ParamValue = z.union([z.number().int(), z.string().regex(/^[A-Za-z0-9_./-]+$/)]);
 
+/**
+ * Who sees a test's result (Gradescope's four levels): `visible` always; `hidden` never (only
+ * instructors); `after_due_date` once the student's due date has passed; `after_published` once
+ * the instructor has published the assignment's grades. A student who cannot see every test does
+ * not see the verdict or score either (they would tell the hidden results).
+ */
+export const TestVisibility = z.enum(['visible', 'hidden', 'after_due_date', 'after_published']);
+export type TestVisibility = z.infer<typeof TestVisibility>;
+
 export const ExerciseTest = z.object({
   name: z.string().regex(/^[a-z][a-z0-9_]*$/, 'test names are lower_snake_case'),
   kind: TestKind,
@@ -41,6 +50,8 @@ export const ExerciseTest = z.object({
   timeoutSeconds: z.number().int().positive().max(300).default(20),
   /** kind-specific knobs (threads, seconds, size...), passed verbatim to the harness */
   params: z.record(z.string().regex(/^[a-z][a-z0-9_]*$/), ParamValue).default({}),
+  /** the author's default for who sees this test (absent: visible); an assignment may override it */
+  visibility: TestVisibility.optional(),
 });
 export type ExerciseTest = z.infer<typeof ExerciseTest>;
 

@@ -5,3 +5,7 @@ export * from './harness.js';
 export * from './api.js';
 export * from './lms.js';
 export * from './service-config.js';
+export * from './authoring.js';
+export * from './late.js';
+export * from './roster.js';
+export * from './similarity.js';

@@ -10,15 +10,19 @@
 //   4. the token's scope covers the action: read < submit < instructor < admin (403).
 // The effective right is the lesser of the user's and the token's. Handlers read what the guard
 // loaded with `caller(req)`, `courseOf(req)`, `assignmentOf(req)`, `submissionOf(req)`.
-import type { Assignment, Course, Db, Role, Submission, TokenScope, User } from '@kgrader/db';
+import type { Assignment, Course, Db, Exercise, Role, Submission, TokenScope, User } from '@kgrader/db';
 import { TOKEN_SCOPE_RANK } from '@kgrader/schemas';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import { forbidden, notFound, unauthorized } from '../errors.js';
+import { forbidden, HttpError, notFound, unauthorized } from '../errors.js';
+import { cookieName, csrfProblem, readCookie, sessionOf } from './sessions.js';
 import { hashToken } from './tokens.js';
 
 export interface TokenInfo {
+  /** the ApiToken's id, or the Session's for a dashboard session */
   id: string;
+  /** `session`: a dashboard session cookie (instructor scope: the user's course rights, never admin rights) */
+  kind?: 'token' | 'session';
   scope: TokenScope;
   /** a course-scoped token reaches this course only */
   courseId: string | null;
@@ -31,7 +35,7 @@ export interface Principal {
 }
 
 /** Where a course-level route finds its course. */
-type CourseSource = 'courseId' | 'assignmentId' | 'submissionId';
+type CourseSource = 'courseId' | 'assignmentId' | 'submissionId' | 'exerciseId';
 
 /**
  * What a route requires.
@@ -63,6 +67,11 @@ export const allow = {
   assignment: (role: CourseRole, scope: TokenScope): Access => ({ kind: 'course', from: 'assignmentId', role, scope }),
   /** by `:submissionId`; `author-or-instructor`: students reach only their own submissions */
   submission: (role: CourseRole | 'author-or-instructor', scope: TokenScope): Access => ({ kind: 'course', from: 'submissionId', role, scope }),
+  /**
+   * by `:exerciseId`: the instructors of the course that owns the exercise; a shipped exercise (no
+   * course) is read by the instructors of any course and changed by admins only
+   */
+  exercise: (scope: TokenScope): Access => ({ kind: 'course', from: 'exerciseId', role: 'instructor', scope }),
 };
 
 /** What the guard established about a request; read it through the accessors below. */
@@ -73,6 +82,7 @@ export interface Resolved {
   course?: Course;
   assignment?: Assignment;
   submission?: Submission;
+  exercise?: Exercise;
 }
 
 declare module 'fastify' {
@@ -117,14 +127,19 @@ export async function courseRole(db: Db, p: Principal, courseId: string): Promis
   return m?.role ?? null;
 }
 
-async function loadCourseOf(db: Db, from: CourseSource, params: Record<string, string>): Promise<Pick<Resolved, 'course' | 'assignment' | 'submission'> & { courseId: string }> {
+async function loadCourseOf(db: Db, from: CourseSource, params: Record<string, string>): Promise<Pick<Resolved, 'course' | 'assignment' | 'submission' | 'exercise'> & { courseId: string | null }> {
+  if (from === 'exerciseId') {
+    const exercise = await db.exercise.findUnique({ where: { id: params['exerciseId']! } });
+    if (!exercise) throw notFound('exercise');
+    return { exercise, courseId: exercise.courseId };
+  }
   if (from === 'courseId') {
     const course = await db.course.findUnique({ where: { id: params['courseId']! } });
     if (!course) throw notFound('course');
     return { course, courseId: course.id };
   }
   if (from === 'assignmentId') {
-    const assignment = await db.assignment.findUnique({ where: { id: params['assignmentId']! } });
+    const assignment = await db.assignment.findUnique({ where: { id: params['assignmentId']! }, include: { exerciseVersion: { select: { version: true } } } });
     if (!assignment) throw notFound('assignment');
     return { assignment, courseId: assignment.courseId };
   }
@@ -155,6 +170,16 @@ export async function authorize(db: Db, access: Access, p: Principal, params: Re
       return { principal: p };
     case 'course': {
       const loaded = await loadCourseOf(db, access.from, params);
+      if (loaded.courseId === null) {
+        // a shipped exercise: any course's instructors read it, admins change it
+        const { courseId: _, ...rest } = loaded;
+        if (actsAsAdmin(p)) return { principal: p, role: 'instructor', ...rest };
+        if (rank(access.scope) > rank('read')) throw forbidden('shipped exercises are changed by admins only');
+        const teaches = await db.membership.findFirst({ where: { userId: p.user.id, role: 'instructor', ...(p.token.courseId ? { courseId: p.token.courseId } : {}) } });
+        if (!teaches) throw forbidden('only instructors may see exercises');
+        requireScope(p, access.scope);
+        return { principal: p, role: 'instructor', ...rest };
+      }
       requireTokenCourse(p, loaded.courseId);
       const role = await courseRole(db, p, loaded.courseId);
       if (!role) throw forbidden('you are not a member of this course');
@@ -173,7 +198,7 @@ export async function authorize(db: Db, access: Access, p: Principal, params: Re
  * The guard (register it at the root, before the routes): every route registered after it must
  * declare `config.access`; the token is checked on request, the declaration after validation.
  */
-export const authPlugin = fp<{ db: Db }>(async (app: FastifyInstance, { db }) => {
+export const authPlugin = fp<{ db: Db; /** read per request (tests set it after listening) */ publicUrl: () => string }>(async (app: FastifyInstance, { db, publicUrl }) => {
   app.decorateRequest('principal', null);
   app.decorateRequest('resolved', null);
   app.addHook('onRoute', (route) => {
@@ -185,7 +210,18 @@ export const authPlugin = fp<{ db: Db }>(async (app: FastifyInstance, { db }) =>
     const access = req.routeOptions.config.access;
     if (!access || access.kind === 'public') return; // public routes and the not-found handler
     const header = req.headers.authorization;
-    if (!header) throw unauthorized();
+    if (!header) {
+      // the dashboard's session cookie (OpenID Connect sign-in), with the CSRF rule of lib/sessions.ts
+      const secure = publicUrl().startsWith('https:');
+      const secret = readCookie(req, cookieName(secure));
+      if (!secret) throw unauthorized();
+      const s = await sessionOf(db, secret);
+      if (!s) throw unauthorized('the session expired or was ended: sign in again');
+      const csrf = csrfProblem(req, publicUrl());
+      if (csrf) throw new HttpError(403, csrf, { type: '/problems/csrf' });
+      req.principal = { user: s.user, token: { id: s.id, kind: 'session', scope: 'instructor', courseId: null, expiresAt: s.expiresAt } };
+      return;
+    }
     const m = /^Bearer\s+(\S+)$/i.exec(header);
     if (!m) throw unauthorized('Authorization must be "Bearer <token>"');
     const p = await authenticate(db, m[1]!);
@@ -220,6 +256,11 @@ export function assignmentOf(req: FastifyRequest): Assignment {
   const a = resolved(req).assignment;
   if (!a) throw new Error('not an assignment or submission route');
   return a;
+}
+export function exerciseOf(req: FastifyRequest): Exercise {
+  const e = resolved(req).exercise;
+  if (!e) throw new Error('not an exercise route');
+  return e;
 }
 export function submissionOf(req: FastifyRequest): Submission {
   const s = resolved(req).submission;

@@ -7,7 +7,8 @@ export function courseOut(c: Course, role: Role | null): CourseOut {
   return { id: c.id, code: c.code, title: c.title, createdAt: c.createdAt.toISOString(), role };
 }
 
-export function assignmentOut(a: Assignment): AssignmentOut {
+/** `a.exerciseVersion`: include `{ exerciseVersion: { select: { version: true } } }` to show the pinned version. */
+export function assignmentOut(a: Assignment & { exerciseVersion?: { version: number } | null }): AssignmentOut {
   return {
     id: a.id,
     courseId: a.courseId,
@@ -20,6 +21,10 @@ export function assignmentOut(a: Assignment): AssignmentOut {
     rateLimitWindowSeconds: a.rateLimitWindowSeconds,
     showTestDetailsBeforeDue: a.showTestDetailsBeforeDue,
     supersedeQueued: a.supersedeQueued,
+    testVisibility: (a.testVisibility ?? {}) as AssignmentOut['testVisibility'],
+    gradesPublishedAt: iso(a.gradesPublishedAt),
+    latePolicy: (a.latePolicy ?? { kind: 'hard' }) as AssignmentOut['latePolicy'],
+    exerciseVersion: a.exerciseVersion?.version ?? null,
     createdAt: a.createdAt.toISOString(),
   };
 }

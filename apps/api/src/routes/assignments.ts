@@ -1,4 +1,4 @@
-import { Prisma } from '@kgrader/db';
+import { effectiveDueAt, latePolicyOf, pinnedVersion, Prisma, requeuePassbacks } from '@kgrader/db';
 import {
   AssignmentCreate,
   AssignmentIdParams,
@@ -6,6 +6,9 @@ import {
   AssignmentStats,
   AssignmentUpdate,
   CourseIdParams,
+  ExerciseSpec,
+  lateness,
+  penalized,
   Problem,
   RegradeAccepted,
   SubmissionList,
@@ -18,6 +21,7 @@ import { badRequest, HttpError } from '../errors.js';
 import { allow, assignmentOf, caller, callerRole, courseOf } from '../lib/auth.js';
 import { assignmentOut, submissionSummary } from '../lib/mappers.js';
 import { regrade } from '../lib/regrade.js';
+import { redactor, studentSummary, viewOf } from '../lib/visibility.js';
 
 const errors = { 400: Problem, 401: Problem, 403: Problem, 404: Problem, 409: Problem, 422: Problem };
 const date = (s: string | null | undefined) => (s === undefined ? undefined : s === null ? null : new Date(s));
@@ -46,13 +50,27 @@ export const assignmentsPlugin: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async
       const { user } = caller(req);
       const course = courseOf(req);
       const b = req.body;
-      if (!(await deps.catalog.get(b.exerciseSlug))) throw new HttpError(422, `unknown exercise ${b.exerciseSlug}`);
       if (b.opensAt && b.dueAt && new Date(b.opensAt) >= new Date(b.dueAt)) throw new HttpError(422, 'opensAt must be before dueAt');
+      // the exercise must be usable in this course (shipped, or the course's own) and the pinned version published
+      const exercise = await db.exercise.findFirst({ where: { slug: b.exerciseSlug, OR: [{ courseId: null }, { courseId: course.id }] } });
+      if (!exercise) throw new HttpError(422, `unknown exercise ${b.exerciseSlug}`, { type: '/problems/unknown-exercise' });
+      const version = await db.exerciseVersion.findFirst({
+        where: { exerciseId: exercise.id, status: 'published', ...(b.exerciseVersion ? { version: b.exerciseVersion } : {}) },
+        orderBy: { version: 'desc' },
+      });
+      if (!version) {
+        throw new HttpError(422, b.exerciseVersion ? `version ${b.exerciseVersion} of ${b.exerciseSlug} is not published` : `${b.exerciseSlug} has no published version yet`, { type: '/problems/exercise-version-unavailable' });
+      }
+      const spec = ExerciseSpec.parse(version.spec);
+      const unknownTests = Object.keys(b.testVisibility).filter((n) => !spec.tests.some((t) => t.name === n));
+      if (unknownTests.length) throw new HttpError(422, `no test named ${unknownTests.join(', ')} in ${spec.slug}`, { type: '/problems/unknown-test' });
       const a = await db.$transaction(async (tx) => {
         const a = await tx.assignment.create({
+          include: { exerciseVersion: { select: { version: true } } },
           data: {
             courseId: course.id,
             exerciseSlug: b.exerciseSlug,
+            exerciseVersionId: version.id,
             title: b.title,
             opensAt: date(b.opensAt) ?? null,
             dueAt: date(b.dueAt) ?? null,
@@ -61,9 +79,11 @@ export const assignmentsPlugin: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async
             rateLimitWindowSeconds: b.rateLimitWindowSeconds,
             showTestDetailsBeforeDue: b.showTestDetailsBeforeDue,
             supersedeQueued: b.supersedeQueued,
+            testVisibility: b.testVisibility,
+            latePolicy: b.latePolicy,
           },
         });
-        await tx.auditEvent.create({ data: { actorId: user.id, action: 'assignment.create', courseId: course.id, targetType: 'assignment', targetId: a.id, data: { exerciseSlug: a.exerciseSlug } } });
+        await tx.auditEvent.create({ data: { actorId: user.id, action: 'assignment.create', courseId: course.id, targetType: 'assignment', targetId: a.id, data: { exerciseSlug: a.exerciseSlug, exerciseVersion: version.version } } });
         return a;
       });
       return reply.code(201).send(assignmentOut(a));
@@ -77,7 +97,7 @@ export const assignmentsPlugin: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async
       schema: { tags: ['assignments'], summary: "A course's assignments (members)", params: CourseIdParams, response: { 200: z.array(AssignmentOut), ...errors } },
     },
     async (req) => {
-      const rows = await db.assignment.findMany({ where: { courseId: courseOf(req).id }, orderBy: { createdAt: 'asc' } });
+      const rows = await db.assignment.findMany({ where: { courseId: courseOf(req).id }, orderBy: { createdAt: 'asc' }, include: { exerciseVersion: { select: { version: true } } } });
       return rows.map(assignmentOut);
     },
   );
@@ -85,7 +105,12 @@ export const assignmentsPlugin: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async
   app.get(
     '/assignments/:assignmentId',
     { config: { access: allow.assignment('member', 'read') }, schema: { tags: ['assignments'], params: AssignmentIdParams, response: { 200: AssignmentOut, ...errors } } },
-    async (req) => assignmentOut(assignmentOf(req)),
+    async (req) => {
+      const a = assignmentOf(req);
+      if (callerRole(req) !== 'student') return assignmentOut(a);
+      const due = await effectiveDueAt(db, a, caller(req).user.id);
+      return { ...assignmentOut(a), yourDueAt: due?.toISOString() ?? null };
+    },
   );
 
   app.patch(
@@ -97,14 +122,23 @@ export const assignmentsPlugin: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async
     async (req) => {
       const { user } = caller(req);
       const assignment = assignmentOf(req);
-      const { opensAt, dueAt, ...rest } = req.body;
+      const { opensAt, dueAt, gradesPublished, testVisibility, ...rest } = req.body;
       const data: Prisma.AssignmentUpdateInput = { ...rest };
       if (opensAt !== undefined) data.opensAt = date(opensAt);
       if (dueAt !== undefined) data.dueAt = date(dueAt);
+      if (gradesPublished !== undefined) data.gradesPublishedAt = gradesPublished ? (assignment.gradesPublishedAt ?? new Date()) : null;
+      if (testVisibility !== undefined) {
+        const { spec } = await pinnedVersion(db, assignment);
+        const unknown = Object.keys(testVisibility).filter((n) => !spec.tests.some((t) => t.name === n));
+        if (unknown.length) throw new HttpError(422, `no test named ${unknown.join(', ')} in ${spec.slug} (version pinned by this assignment)`, { type: '/problems/unknown-test' });
+        data.testVisibility = testVisibility;
+      }
       const a = await db.$transaction(async (tx) => {
-        const a = await tx.assignment.update({ where: { id: assignment.id }, data });
+        const a = await tx.assignment.update({ where: { id: assignment.id }, data, include: { exerciseVersion: { select: { version: true } } } });
         // checked on the merged row inside the transaction: a refused edit is rolled back whole
         if (a.opensAt && a.dueAt && a.opensAt >= a.dueAt) throw new HttpError(422, 'opensAt must be before dueAt');
+        // a new due date or late policy changes penalties: the gradebook gets the scores again
+        if (dueAt !== undefined || rest.latePolicy !== undefined) await requeuePassbacks(tx, a.id);
         await tx.auditEvent.create({ data: { actorId: user.id, action: 'assignment.update', courseId: a.courseId, targetType: 'assignment', targetId: a.id, data: req.body } });
         return a;
       });
@@ -129,6 +163,9 @@ export const assignmentsPlugin: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async
       const assignment = assignmentOf(req);
       const role = callerRole(req);
       const q = req.query;
+      const view = await viewOf(db, assignment, role, user.id);
+      // a student's verdicts are withheld while a test is hidden from them: filtering by verdict would tell them
+      if (view.hidden.size > 0 && q.verdict) return { items: [], nextCursor: null };
       const where: Prisma.SubmissionWhereInput = { assignmentId: assignment.id };
       if (role === 'student') where.userId = user.id;
       else if (q.userId) where.userId = q.userId;
@@ -159,8 +196,43 @@ export const assignmentsPlugin: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async
         : [];
       const top = new Map(firsts.map((f) => [f.runId, f.title]));
       const last = page[page.length - 1];
+      // how late each submission was for its student (their extension, else the due date) and the penalty
+      const policy = latePolicyOf(assignment);
+      const dues = new Map<string, Date | null>();
+      for (const uid of new Set(page.map((p) => p.userId))) dues.set(uid, await effectiveDueAt(db, assignment, uid));
+      const late = (s: (typeof page)[number]) => {
+        const l = lateness(policy, dues.get(s.userId) ?? null, s.createdAt);
+        return l.lateSeconds > 0 ? { lateSeconds: l.lateSeconds, penaltyPercent: l.penaltyPercent } : null;
+      };
+      const withLate = <T extends { score: number | null }>(out: T, s: (typeof page)[number]) => {
+        const l = late(s);
+        return l ? { ...out, late: { ...l, finalScore: out.score === null ? null : penalized(out.score, l.penaltyPercent) } } : out;
+      };
+      if (view.hidden.size > 0) {
+        const [tests, findings] = await Promise.all([
+          db.testResult.findMany({ where: { runId: { in: runIds } }, orderBy: { position: 'asc' }, select: { runId: true, name: true, status: true } }),
+          db.finding.findMany({ where: { runId: { in: runIds } }, orderBy: { position: 'asc' }, select: { runId: true, title: true, sourceLines: true } }),
+        ]);
+        const redact = redactor(view);
+        return {
+          items: page.map((s) => {
+            const run = s.currentRunId;
+            const own = <T extends { runId: string }>(rows: T[]) => rows.filter((r) => r.runId === run);
+            return {
+              ...submissionSummary(s, run ? (top.has(run) ? redact(top.get(run)!) : null) : null),
+              verdict: null,
+              score: null,
+              maxScore: null,
+              summary: studentSummary(s.summary, view, own(tests), own(findings).map((f) => ({ title: f.title, sourceLines: f.sourceLines as { file: string; line: number }[] }))),
+              hiddenTests: view.hidden.size,
+              ...(late(s) ? { late: { ...late(s)!, finalScore: null } } : {}),
+            };
+          }),
+          nextCursor: rows.length > q.limit && last ? encodeCursor(last.createdAt, last.id) : null,
+        };
+      }
       return {
-        items: page.map((s) => submissionSummary(s, s.currentRunId ? (top.get(s.currentRunId) ?? null) : null)),
+        items: page.map((s) => withLate(submissionSummary(s, s.currentRunId ? (top.get(s.currentRunId) ?? null) : null), s)),
         nextCursor: rows.length > q.limit && last ? encodeCursor(last.createdAt, last.id) : null,
       };
     },

@@ -32,7 +32,7 @@ export const coursesPlugin: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (ap
       return {
         user: { id: user.id, email: user.email, name: user.name, isAdmin: user.isAdmin, canCreateCourses: user.canCreateCourses },
         memberships: ms.map((m) => ({ courseId: m.courseId, courseCode: m.course.code, role: m.role })),
-        token: { id: token.id, scope: token.scope, courseId: token.courseId, expiresAt: token.expiresAt?.toISOString() ?? null },
+        token: { id: token.id, scope: token.scope, courseId: token.courseId, expiresAt: token.expiresAt?.toISOString() ?? null, ...(token.kind === 'session' ? { kind: 'session' as const } : {}) },
       };
     },
   );

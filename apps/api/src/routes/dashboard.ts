@@ -5,7 +5,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { extname, join, normalize, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { listExercises } from '@kgrader/engine';
+import { ExerciseSpec } from '@kgrader/schemas';
 import type { FastifyPluginAsync, FastifyReply } from 'fastify';
 import type { ApiDeps } from '../deps.js';
 import { allow, caller } from '../lib/auth.js';
@@ -106,10 +106,16 @@ export const dashboardPlugin: FastifyPluginAsync<DashboardOptions> = async (app,
   // every other /app/* path is a client-side route
   app.get('/app/*', open, async (_req, reply) => sendIndex(reply));
 
-  // the exercises an assignment can use (any signed-in user; the REST API has no such listing yet)
+  // the shipped exercises' newest published versions (any signed-in user; a course's own exercises
+  // are listed by GET /api/v1/courses/:courseId/exercises)
   app.get('/app-api/exercises', { schema: hide, config: { access: allow.user('read') } }, async (req, reply) => {
     caller(req); // fails closed if the guard is not registered
-    const list = await listExercises(opts.deps.config.exercisesDir);
+    const rows = await opts.deps.db.exercise.findMany({
+      where: { courseId: null },
+      orderBy: { slug: 'asc' },
+      include: { versions: { where: { status: 'published' }, orderBy: { version: 'desc' }, take: 1 } },
+    });
+    const list = rows.filter((r) => r.versions[0]).map((r) => ExerciseSpec.parse(r.versions[0]!.spec));
     return reply.header('cache-control', 'private, max-age=300').send(
       list.map((e) => ({
         slug: e.slug,

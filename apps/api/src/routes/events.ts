@@ -4,7 +4,8 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { ApiDeps } from '../deps.js';
 import { HttpError } from '../errors.js';
-import { allow, submissionOf } from '../lib/auth.js';
+import { allow, assignmentOf, callerRole, submissionOf } from '../lib/auth.js';
+import { studentProgressLine, studentSummary, viewOf } from '../lib/visibility.js';
 
 const errors = { 401: Problem, 403: Problem, 404: Problem, 503: Problem };
 
@@ -29,6 +30,30 @@ export const eventsPlugin: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (app
     async (req, reply) => {
       const sid = submissionOf(req).id;
       let lastSent = BigInt(req.headers['last-event-id'] ?? '0');
+      // a student's stream leaves out what they may not see of the tests (hidden tests' progress
+      // lines, the verdict and score while any test is hidden from them)
+      const view = await viewOf(db, assignmentOf(req), callerRole(req), submissionOf(req).userId);
+      const verdictSummary = async (): Promise<string | null> => {
+        const s = await db.submission.findUnique({ where: { id: sid } });
+        if (!s) return null;
+        const runId = s.currentRunId;
+        const [tests, findings] = runId
+          ? await Promise.all([
+              db.testResult.findMany({ where: { runId }, orderBy: { position: 'asc' }, select: { name: true, status: true } }),
+              db.finding.findMany({ where: { runId }, orderBy: { position: 'asc' }, select: { title: true, sourceLines: true } }),
+            ])
+          : [[], []];
+        return studentSummary(s.summary, view, tests, findings.map((f) => ({ title: f.title, sourceLines: f.sourceLines as { file: string; line: number }[] })));
+      };
+      const forCaller = async (ev: SubmissionStreamEvent): Promise<SubmissionStreamEvent | null> => {
+        if (view.hidden.size === 0) return ev;
+        if (ev.type === 'verdict') {
+          const summary = ev.status === 'done' ? await verdictSummary() : null;
+          return { ...ev, verdict: null, score: null, maxScore: null, message: summary ?? ev.message };
+        }
+        const message = studentProgressLine(ev.message, view);
+        return message === null ? null : { ...ev, message };
+      };
 
       // subscribe first, buffering, so nothing published while we replay from the database is lost
       const buffered: PublishedEvent[] = [];
@@ -62,13 +87,22 @@ export const eventsPlugin: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (app
       };
       req.raw.on('close', close);
 
-      const send = (id: string, ev: SubmissionStreamEvent) => {
-        if (closed) return;
-        const n = BigInt(id);
-        if (n <= lastSent) return;
-        lastSent = n;
-        res.write(`id: ${id}\nevent: ${ev.type}\ndata: ${JSON.stringify(ev)}\n\n`);
-        if (ev.type === 'verdict') close();
+      // events are written in order, each after the caller's view of it is ready
+      let writing = Promise.resolve();
+      const send = (id: string, raw: SubmissionStreamEvent) => {
+        writing = writing.then(async () => {
+          if (closed) return;
+          const n = BigInt(id);
+          if (n <= lastSent) return;
+          lastSent = n;
+          const ev = await forCaller(raw);
+          if (closed || ev === null) return;
+          res.write(`id: ${id}\nevent: ${ev.type}\ndata: ${JSON.stringify(ev)}\n\n`);
+          if (ev.type === 'verdict') close();
+        }).catch((err: unknown) => {
+          req.log.warn({ err }, 'SSE event failed');
+          close();
+        });
       };
 
       // replay: a finished submission gets its whole history; one in flight only its current round
@@ -103,6 +137,7 @@ export const eventsPlugin: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (app
           ...(isFinal && fresh ? { verdict: fresh.verdict, score: fresh.score, maxScore: fresh.maxScore } : {}),
         });
       }
+      await writing;
       if (terminal && !closed && fresh) {
         // finished before any verdict event was stored (should not happen): synthesise one
         send(String(lastSent + 1n), {

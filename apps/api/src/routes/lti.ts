@@ -332,6 +332,11 @@ async function applyLaunch(tx: Tx, ctx: LaunchContext, courseId: string, role: '
   });
   // 4. the notice handler, when the platform offers its Platform Notification Service (issue 15)
   await queueNoticeHandlers(tx, { platformId, deploymentId: ctx.deploymentId, pns: ctx.pns, handlerUrl });
+    // the LMS course (context) and its Names and Role Provisioning Services URL, for roster syncs
+  if (ctx.context) {
+    const context = { courseId, title: ctx.context.title ?? null, membershipsUrl: ctx.nrps?.contextMembershipsUrl ?? null };
+    await tx.ltiContext.upsert({ where: { platformId_contextId: { platformId, contextId: ctx.context.id } }, create: { platformId, contextId: ctx.context.id, ...context }, update: context });
+  }
   // 5. audit and the one-time session handoff
   await tx.auditEvent.create({
     data: {

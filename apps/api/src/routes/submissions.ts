@@ -1,4 +1,4 @@
-import { enqueueGrading, gradingJobId, insertSubmission, isUniqueViolation, recordSubmissionEvent, withinDeadline, type Submission } from '@kgrader/db';
+import { effectiveDueAt, enqueueGrading, gradingJobId, insertSubmission, isUniqueViolation, latePolicyOf, NoPublishedVersionError, pinnedVersion, recordSubmissionEvent, withinDeadline, writeWebhookEvent, type Submission } from '@kgrader/db';
 import {
   AssignmentIdParams,
   FindingOut,
@@ -11,6 +11,8 @@ import {
   SubmissionFiles,
   SubmissionIdParams,
   SubmissionLogs,
+  lateness,
+  penalized,
   type SourceLine,
 } from '@kgrader/schemas';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
@@ -20,6 +22,7 @@ import { conflict, HttpError, notFound } from '../errors.js';
 import { allow, assignmentOf, caller, callerRole, submissionOf } from '../lib/auth.js';
 import { passbackOut, runOut, submissionSummary } from '../lib/mappers.js';
 import { regrade } from '../lib/regrade.js';
+import { redactor, studentConsole, studentSummary, viewOf } from '../lib/visibility.js';
 import { fileSetSha256, readUpload } from '../lib/upload.js';
 
 /** the text of bytes that are valid UTF-8, else null */
@@ -75,8 +78,14 @@ export const submissionsPlugin: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async
       const { user } = caller(req);
       const assignment = assignmentOf(req);
       const privileged = callerRole(req) === 'instructor';
-      const exercise = await deps.catalog.get(assignment.exerciseSlug);
-      if (!exercise) throw new HttpError(422, `the exercise ${assignment.exerciseSlug} of this assignment is not available`);
+      // the limits of the exercise version the assignment pins (the one the worker grades against)
+      const exercise = await pinnedVersion(db, assignment).then(
+        (p) => p.spec,
+        (err: Error) => {
+          if (err instanceof NoPublishedVersionError) throw new HttpError(422, `the exercise ${assignment.exerciseSlug} of this assignment is not available`);
+          throw err;
+        },
+      );
       const key = req.headers['idempotency-key'];
 
       const files = await readUpload(req, exercise);
@@ -119,8 +128,14 @@ export const submissionsPlugin: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async
           if (!privileged && assignment.opensAt && now < assignment.opensAt) {
             throw new HttpError(403, `the assignment opens at ${assignment.opensAt.toISOString()}`, { type: '/problems/assignment-closed' });
           }
-          if (!privileged && assignment.dueAt && now >= assignment.dueAt) {
-            throw new HttpError(403, `the assignment closed at ${assignment.dueAt.toISOString()}`, { type: '/problems/assignment-closed' });
+          if (!privileged) {
+            // the student's own due date (an extension) under the assignment's late policy
+            const due = await effectiveDueAt(tx, assignment, user.id);
+            const policy = latePolicyOf(assignment);
+            if (!lateness(policy, due, now).accepted) {
+              const until = policy.kind === 'penalty' && due ? new Date(due.getTime() + policy.cutoffHours * 3_600_000) : due;
+              throw new HttpError(403, `the assignment closed at ${until!.toISOString()}${policy.kind === 'penalty' ? ' (late submissions included)' : ''}`, { type: '/problems/assignment-closed' });
+            }
           }
           if (!privileged && assignment.rateLimitCount > 0) {
             const since = new Date(now.getTime() - assignment.rateLimitWindowSeconds * 1000);
@@ -214,31 +229,44 @@ export const submissionsPlugin: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async
             db.finding.findMany({ where: { runId: current.id }, orderBy: { position: 'asc' } }),
           ])
         : [[], []];
-      const hideTests =
-        role === 'student' && !assignment.showTestDetailsBeforeDue && (!assignment.dueAt || new Date() < assignment.dueAt);
+      // what a student may see of the tests (per-test visibility); instructors see everything
+      const view = await viewOf(db, assignment, role, submission.userId);
+      const redact = redactor(view);
+      const withheld = view.hidden.size > 0;
+      const sourceLinesOf = (f: { sourceLines: unknown }) => f.sourceLines as SourceLine[];
+      const summary = studentSummary(submission.summary, view, tests, findings.map((f) => ({ title: f.title, sourceLines: sourceLinesOf(f) })));
+      const l = lateness(latePolicyOf(assignment), await effectiveDueAt(db, assignment, submission.userId), submission.createdAt);
+      const visibleScore = withheld ? null : submission.score;
       return {
-        ...submissionSummary({ ...submission, user: owner }, findings[0]?.title ?? null),
+        ...submissionSummary({ ...submission, user: owner }, findings[0] ? redact(findings[0].title) : null),
+        ...(withheld ? { verdict: null, score: null, maxScore: null, summary, hiddenTests: view.hidden.size } : {}),
+        ...(l.lateSeconds > 0 ? { late: { lateSeconds: l.lateSeconds, penaltyPercent: l.penaltyPercent, finalScore: visibleScore === null ? null : penalized(visibleScore, l.penaltyPercent) } } : {}),
         files: files.map((f) => ({ name: f.name, size: f.size, sha256: f.sha256 })),
-        run: current ? runOut(current) : null,
-        tests: hideTests
-          ? null
-          : tests.map((t) => ({ name: t.name, status: t.status as 'pass', points: t.points, maxPoints: t.maxPoints, output: t.output, durationMs: t.durationMs })),
+        run: current
+          ? withheld
+            ? { ...runOut(current), verdict: null, score: null, maxScore: null, summary: current.summary === null ? null : summary }
+            : runOut(current)
+          : null,
+        tests: tests
+          .filter((t) => !view.hidden.has(t.name))
+          .map((t) => ({ name: t.name, status: t.status as 'pass', points: t.points, maxPoints: t.maxPoints, output: redact(t.output), durationMs: t.durationMs })),
         findings: findings.map((f) =>
           FindingOut.parse({
             kind: f.kind,
-            title: f.title,
+            title: redact(f.title),
             frames: f.frames,
             ...(f.stacks ? { stacks: f.stacks } : {}),
-            sourceLines: f.sourceLines as SourceLine[],
-            raw: f.raw,
-            test: f.test,
+            sourceLines: sourceLinesOf(f),
+            raw: redact(f.raw),
+            // the test a report appeared in, unless that test is hidden from the caller
+            test: f.test !== null && view.hidden.has(f.test) ? null : f.test,
             count: f.count,
           }),
         ),
         passback: passback ? passbackOut(passback) : null,
         runs: runs.map((r) => {
           const o = runOut(r);
-          return { id: o.id, attempt: o.attempt, reason: o.reason, status: o.status, verdict: o.verdict, startedAt: o.startedAt, finishedAt: o.finishedAt };
+          return { id: o.id, attempt: o.attempt, reason: o.reason, status: o.status, verdict: withheld ? null : o.verdict, startedAt: o.startedAt, finishedAt: o.finishedAt };
         }),
       };
     },
@@ -258,10 +286,12 @@ export const submissionsPlugin: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async
           ? await db.gradingRun.findUnique({ where: { id: submission.currentRunId } })
           : await db.gradingRun.findFirst({ where: { submissionId: submission.id }, orderBy: { attempt: 'desc' } });
       if (req.query.attempt && !run) throw notFound('attempt');
+      const view = await viewOf(db, assignmentOf(req), callerRole(req), submission.userId);
       return {
         attempt: run?.attempt ?? null,
         buildLog: run?.buildLog ?? null,
-        console: run?.consoleLog ?? null,
+        // a hidden test's marker lines are not the student's to read
+        console: run?.consoleLog == null ? null : studentConsole(run.consoleLog, view),
         consoleTruncatedBytes: run?.consoleTruncatedBytes ?? null,
       };
     },

@@ -23,6 +23,11 @@ interface FormState {
   rateLimitWindowMinutes: string;
   showTestDetailsBeforeDue: boolean;
   supersedeQueued: boolean;
+  lateKind: 'hard' | 'penalty';
+  latePercent: string;
+  latePer: 'hour' | 'day';
+  lateMax: string;
+  lateCutoffHours: string;
 }
 
 function initial(a?: AssignmentOut): FormState {
@@ -36,13 +41,22 @@ function initial(a?: AssignmentOut): FormState {
     rateLimitWindowMinutes: String(Math.round((a?.rateLimitWindowSeconds ?? 3600) / 60)),
     showTestDetailsBeforeDue: a?.showTestDetailsBeforeDue ?? true,
     supersedeQueued: a?.supersedeQueued ?? true,
+    lateKind: a?.latePolicy.kind ?? 'hard',
+    latePercent: String(a?.latePolicy.kind === 'penalty' ? a.latePolicy.percent : 10),
+    latePer: a?.latePolicy.kind === 'penalty' ? a.latePolicy.per : 'day',
+    lateMax: String(a?.latePolicy.kind === 'penalty' ? a.latePolicy.maxPercent : 50),
+    lateCutoffHours: String(a?.latePolicy.kind === 'penalty' ? a.latePolicy.cutoffHours : 72),
   };
 }
 
 export function AssignmentForm(props: { courseId: string } | { assignmentId: string }) {
   const editing = 'assignmentId' in props;
   const existing = useAsync(() => (editing ? api.assignment(props.assignmentId) : Promise.resolve(undefined)), [editing ? props.assignmentId : props.courseId]);
-  const exercises = useAsync(() => api.exercises(), []);
+  const exercises = useAsync(async (): Promise<ExerciseInfo[]> => {
+    const cid = editing ? (await api.assignment(props.assignmentId)).courseId : props.courseId;
+    const list = await api.courseExercises(cid).catch(() => []);
+    return list.filter((e) => e.latestPublished !== null).map((e) => ({ slug: e.slug, title: `${e.title} (v${e.latestPublished}${e.courseId ? ', this course' : ''})`, summary: e.summary, maxScore: e.maxScore ?? 0 }));
+  }, []);
   const [f, setF] = useState<FormState | null>(editing ? null : initial());
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
@@ -85,6 +99,10 @@ export function AssignmentForm(props: { courseId: string } | { assignmentId: str
             rateLimitWindowSeconds: Math.max(1, Math.round(Number(f.rateLimitWindowMinutes) * 60)),
             showTestDetailsBeforeDue: f.showTestDetailsBeforeDue,
             supersedeQueued: f.supersedeQueued,
+            latePolicy:
+              f.lateKind === 'hard'
+                ? ({ kind: 'hard' } as const)
+                : ({ kind: 'penalty', percent: Number(f.latePercent), per: f.latePer, maxPercent: Number(f.lateMax), cutoffHours: Number(f.lateCutoffHours) } as const),
           };
           try {
             const a = editing ? await api.updateAssignment(props.assignmentId, common) : await api.createAssignment(props.courseId, { exerciseSlug: f.exerciseSlug, ...common });
@@ -139,6 +157,41 @@ export function AssignmentForm(props: { courseId: string } | { assignmentId: str
           <label for="a-window">Rate-limit window (minutes)</label>
           <input id="a-window" type="number" min={1} max={43200} value={f.rateLimitWindowMinutes} onInput={text('rateLimitWindowMinutes')} required />
         </div>
+        <fieldset class="field field-wide">
+          <legend>Late work</legend>
+          <div class="grid-form">
+            <div class="field">
+              <label for="a-late">After the due date</label>
+              <select id="a-late" value={f.lateKind} onChange={text('lateKind')}>
+                <option value="hard">refuse submissions (hard deadline)</option>
+                <option value="penalty">accept with a penalty</option>
+              </select>
+            </div>
+            {f.lateKind === 'penalty' && (
+              <>
+                <div class="field">
+                  <label for="a-late-percent">Penalty (%)</label>
+                  <input id="a-late-percent" type="number" min={0.1} max={100} step="any" value={f.latePercent} onInput={text('latePercent')} required />
+                </div>
+                <div class="field">
+                  <label for="a-late-per">Per started</label>
+                  <select id="a-late-per" value={f.latePer} onChange={text('latePer')}>
+                    <option value="hour">hour</option>
+                    <option value="day">day</option>
+                  </select>
+                </div>
+                <div class="field">
+                  <label for="a-late-max">At most (%)</label>
+                  <input id="a-late-max" type="number" min={0} max={100} step="any" value={f.lateMax} onInput={text('lateMax')} required />
+                </div>
+                <div class="field">
+                  <label for="a-late-cutoff">Accepted until (hours after the due date)</label>
+                  <input id="a-late-cutoff" type="number" min={1} max={8784} value={f.lateCutoffHours} onInput={text('lateCutoffHours')} required />
+                </div>
+              </>
+            )}
+          </div>
+        </fieldset>
         <fieldset class="field field-wide">
           <legend>Options</legend>
           <label class="check">

@@ -2,6 +2,8 @@ import type { AssignmentOut, FindingKind, Me, SubmissionStatus, SubmissionSummar
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { allSubmissions, api, ApiError, followSubmission, type ListFilters } from '../api.js';
 import { Link, navigate, setQuery, useLocation } from '../router.js';
+import { AssignmentAdmin, Extensions, Handout } from './assignment-admin.js';
+import { SimilarityPanel } from './similarity.js';
 import { Crumbs, csv, download, ErrorBox, errorText, fmtDate, fmtRelative, fmtScore, Loading, PageTitle, StatusBadge, useAsync, VerdictBadge } from '../ui.js';
 
 const TERMINAL: SubmissionStatus[] = ['done', 'error', 'cancelled'];
@@ -22,11 +24,24 @@ export function AssignmentPage({ me, assignmentId }: { me: Me; assignmentId: str
   if (!data.data) return <Loading />;
   const { a, c } = data.data;
   const instructor = c.role === 'instructor' || me.user.isAdmin;
+  const changed = (next: AssignmentOut) => data.set((prev) => prev && { ...prev, a: next });
   return (
     <section>
       <Crumbs items={[{ to: '/', label: 'Courses' }, { to: `/courses/${c.id}`, label: c.code }, { label: a.title }]} />
       <PageTitle sub={<AssignmentFacts a={a} />}>{a.title}</PageTitle>
-      {instructor ? <InstructorAssignment a={a} /> : <StudentAssignment a={a} />}
+      {instructor ? (
+        <>
+          <InstructorAssignment a={a} />
+          <AssignmentAdmin a={a} onChange={changed} />
+          <Extensions a={a} />
+          <SimilarityPanel assignmentId={a.id} />
+        </>
+      ) : (
+        <>
+          <Handout assignmentId={a.id} />
+          <StudentAssignment a={a} />
+        </>
+      )}
     </section>
   );
 }
@@ -37,6 +52,8 @@ function AssignmentFacts({ a }: { a: AssignmentOut }) {
     <>
       exercise <span class="mono">{a.exerciseSlug}</span> · {a.maxPoints} points ·{' '}
       {a.dueAt ? (closed ? `closed ${fmtDate(a.dueAt)}` : `due ${fmtDate(a.dueAt)}`) : 'no due date'}
+      {a.yourDueAt && a.yourDueAt !== a.dueAt ? <span data-testid="your-due"> · your due date: {fmtDate(a.yourDueAt)}</span> : null}
+      {a.latePolicy.kind === 'penalty' ? ` · late: −${a.latePolicy.percent}% per ${a.latePolicy.per} (max ${a.latePolicy.maxPercent}%) until ${a.latePolicy.cutoffHours} h after` : ''}
       {a.opensAt && new Date(a.opensAt) > new Date() ? ` · opens ${fmtDate(a.opensAt)}` : ''}
     </>
   );

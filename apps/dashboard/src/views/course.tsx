@@ -2,11 +2,14 @@ import type { Me } from '@kgrader/schemas';
 import { useState } from 'preact/hooks';
 import { api } from '../api.js';
 import { Link } from '../router.js';
+import { ExerciseList } from './exercises.js';
+import { Roster } from './roster.js';
 import { Crumbs, ErrorBox, errorText, fmtDate, Loading, PageTitle, useAsync } from '../ui.js';
 
 export function CoursePage({ me, courseId }: { me: Me; courseId: string }) {
   const course = useAsync(() => api.course(courseId), [courseId]);
   const assignments = useAsync(() => api.assignments(courseId), [courseId]);
+  const [membersKey, setMembersKey] = useState(0);
   if (course.error) return <ErrorBox error={course.error} />;
   if (!course.data) return <Loading />;
   const c = course.data;
@@ -44,7 +47,9 @@ export function CoursePage({ me, courseId }: { me: Me; courseId: string }) {
           })}
         </ul>
       )}
-      {instructor && <Members courseId={c.id} />}
+      {instructor && <ExerciseList courseId={c.id} />}
+      {instructor && <Members courseId={c.id} key={membersKey} />}
+      {instructor && <Roster courseId={c.id} onApplied={() => setMembersKey((k) => k + 1)} />}
     </section>
   );
 }

@@ -1,6 +1,28 @@
 import type { Me } from '@kgrader/schemas';
-import { useState } from 'preact/hooks';
+import { useEffect, useState } from 'preact/hooks';
 import { api, ApiError } from '../api.js';
+
+/** The providers' sign-in buttons: plain links (the API redirects to the provider and back). */
+function Providers() {
+  const [providers, setProviders] = useState<{ id: string; name: string }[]>([]);
+  useEffect(() => {
+    fetch('/auth/providers')
+      .then((r) => (r.ok ? (r.json() as Promise<{ id: string; name: string }[]>) : []))
+      .then(setProviders, () => setProviders([]));
+  }, []);
+  if (providers.length === 0) return null;
+  const back = location.pathname.startsWith('/app') ? location.pathname + location.search : '/app/';
+  return (
+    <div class="providers" data-testid="providers">
+      {providers.map((p) => (
+        <a key={p.id} class="btn btn-primary" href={`/auth/login/${encodeURIComponent(p.id)}?returnTo=${encodeURIComponent(back)}`}>
+          Sign in with {p.name}
+        </a>
+      ))}
+      <p class="muted">or, for scripts and tests, with an API token:</p>
+    </div>
+  );
+}
 
 /** Paste-in sign-in with an API token; the token is kept in this tab's sessionStorage only. */
 export function SignIn({ onSignedIn }: { onSignedIn: (token: string, me: Me) => void }) {
@@ -10,6 +32,7 @@ export function SignIn({ onSignedIn }: { onSignedIn: (token: string, me: Me) => 
   return (
     <section class="card signin" aria-labelledby="signin-title">
       <h1 id="signin-title">Sign in</h1>
+      <Providers />
       <p class="muted">
         Paste the API token your instructor or administrator gave you. It stays in this browser tab only and is forgotten when the tab closes.
       </p>

@@ -3,7 +3,7 @@ import { explainFinding } from '@kgrader/verdict';
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { api, followSubmission } from '../api.js';
 import { Link } from '../router.js';
-import { Crumbs, ErrorBox, errorText, fmtDate, fmtDuration, fmtScore, Loading, PageTitle, STAGES, StatusBadge, TestStatusBadge, useAsync, VerdictBadge } from '../ui.js';
+import { Crumbs, ErrorBox, errorText, fmtDate, fmtDuration, fmtLate, fmtScore, Loading, PageTitle, STAGES, StatusBadge, TestStatusBadge, useAsync, VerdictBadge } from '../ui.js';
 
 const TERMINAL = ['done', 'error', 'cancelled'];
 
@@ -68,6 +68,12 @@ export function SubmissionPage({ me, submissionId }: { me: Me; submissionId: str
             {fmtScore(d.score, d.maxScore)}
           </strong>
         </div>
+        {d.late && (
+          <div data-testid="late">
+            <div class="label">Late</div>
+            {fmtLate(d.late.lateSeconds)} · −{d.late.penaltyPercent}%{d.late.finalScore !== null ? <> → <strong class="num">{fmtScore(d.late.finalScore, d.maxScore)}</strong></> : null}
+          </div>
+        )}
         <div>
           <div class="label">Grading time</div>
           {fmtDuration(d.startedAt, d.finishedAt)}
@@ -97,7 +103,7 @@ export function SubmissionPage({ me, submissionId }: { me: Me; submissionId: str
 
       {!live && (
         <>
-          <Findings findings={d.findings} files={files.data?.files ?? []} instructor={instructor} />
+          <Findings findings={d.findings} files={files.data?.files ?? []} instructor={instructor} hiddenTests={d.hiddenTests ?? 0} />
           <Tests d={d} />
         </>
       )}
@@ -196,10 +202,23 @@ function Tests({ d }: { d: SubmissionDetail }) {
         <p class="muted">Test details are shown after the due date for this assignment.</p>
       </section>
     );
-  if (d.tests.length === 0) return null;
+  const hidden = d.hiddenTests ?? 0;
+  const note = hidden > 0 && (
+    <p class="muted" data-testid="hidden-note">
+      {hidden} test{hidden === 1 ? ' is' : 's are'} hidden from you for now; the verdict and score are withheld until you can see every test.
+    </p>
+  );
+  if (d.tests.length === 0)
+    return note ? (
+      <section class="card" aria-labelledby="tests-title">
+        <h2 id="tests-title">Tests</h2>
+        {note}
+      </section>
+    ) : null;
   return (
     <section class="card" aria-labelledby="tests-title">
       <h2 id="tests-title">Tests</h2>
+      {note}
       <div class="table-wrap table-wrap-cards">
         <table class="cards" data-testid="tests-table">
           <thead>
@@ -245,7 +264,7 @@ function Tests({ d }: { d: SubmissionDetail }) {
 
 const isStudentFrame = (f: Frame) => !!f.file || !!f.module;
 
-function Findings({ findings, files, instructor }: { findings: FindingOut[]; files: { name: string; content: string }[]; instructor: boolean }) {
+function Findings({ findings, files, instructor, hiddenTests = 0 }: { findings: FindingOut[]; files: { name: string; content: string }[]; instructor: boolean; hiddenTests?: number }) {
   if (findings.length === 0) return null;
   return (
     <section aria-labelledby="findings-title">
@@ -265,6 +284,8 @@ function Findings({ findings, files, instructor }: { findings: FindingOut[]; fil
               <>
                 during test <span class="mono">{f.test}</span>
               </>
+            ) : hiddenTests > 0 ? (
+              'outside any test, or during a test hidden from you'
             ) : (
               'outside any test'
             )}

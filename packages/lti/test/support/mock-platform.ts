@@ -130,6 +130,10 @@ export class MockPlatform {
   readonly assetDownloads: { id: string; authorization: string | undefined; path: string }[] = [];
   readonly deepLinkResponses: { token: string; claims: JWTPayload }[] = [];
   readonly deepLinkErrors: string[] = [];
+  /** the context's members as NRPS 2.0 serves them (GET /courses/7/memberships, bearer token with the NRPS scope) */
+  readonly members: { user_id: string; name?: string; email?: string; roles: string[]; status?: string }[] = [];
+  /** members per page of the membership container (a `Link: rel="next"` leads on) */
+  membersPageSize = 100;
   jwksFetches = 0;
   private failures: Array<{ status: number; headers: Record<string, string> }> = [];
   private readonly planned = new Map<'pns' | 'assets' | 'reports', number[]>();
@@ -169,6 +173,9 @@ export class MockPlatform {
   /** a line item URL with a query string, as Moodle sends them */
   get lineitemUrl(): string {
     return `${this.baseUrl}/courses/7/lineitems/42/lineitem?type_id=3`;
+  }
+  get membershipsUrl(): string {
+    return `${this.baseUrl}/courses/7/memberships`;
   }
   get currentKey(): PlatformKey {
     return this.keys[this.keys.length - 1]!;
@@ -221,6 +228,10 @@ export class MockPlatform {
         lineitem: this.lineitemUrl,
       },
       ...(this.opts.pns ? { [PNS_CLAIM]: this.pnsClaim() } : {}),
+      'https://purl.imsglobal.org/spec/lti-nrps/claim/namesroleservice': {
+        context_memberships_url: this.membershipsUrl,
+        service_versions: ['2.0'],
+      },
     };
   }
 
@@ -392,6 +403,7 @@ export class MockPlatform {
     if (req.method === 'GET' && url.pathname.startsWith('/assets/')) return this.asset(req, url, res, true);
     if (req.method === 'GET' && url.pathname.startsWith('/files/')) return this.asset(req, url, res, false);
     if (req.method === 'POST' && url.pathname.startsWith('/reports/')) return this.report(req, url, res);
+    if (req.method === 'GET' && url.pathname === '/courses/7/memberships') return this.memberships(req, url, res);
     json(res, 404, { error: 'not_found' });
   }
 
@@ -521,7 +533,7 @@ export class MockPlatform {
     if (form.get('grant_type') !== 'client_credentials') return reject('unsupported_grant_type');
     if (form.get('client_assertion_type') !== 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer') return reject('invalid_client: assertion type');
     const scope = form.get('scope') ?? '';
-    const known = new Set<string>([...Object.values(SCOPES), 'https://purl.imsglobal.org/spec/lti-ap/scope/asset.readonly', 'https://purl.imsglobal.org/spec/lti-ap/scope/report']);
+    const known = new Set<string>([...Object.values(SCOPES), 'https://purl.imsglobal.org/spec/lti-ap/scope/asset.readonly', 'https://purl.imsglobal.org/spec/lti-ap/scope/report', 'https://purl.imsglobal.org/spec/lti-nrps/scope/contextmembership.readonly']);
     const asked = scope.split(' ').filter(Boolean);
     if (asked.length === 0 || !asked.every((s) => known.has(s))) return reject('invalid_scope');
     this.toolJwks ??= createRemoteJWKSet(new URL(this.opts.toolJwksUrl));
@@ -542,6 +554,20 @@ export class MockPlatform {
     this.issuedTokens.set(token, asked);
     this.tokenRequests.push({ ok: true, assertion: payload, scope });
     json(res, 200, { access_token: token, token_type: 'Bearer', expires_in: this.opts.tokenTtlSec ?? 3600, scope });
+  }
+
+  /** NRPS 2.0 membership container, paged with `Link: <…>; rel="next"` */
+  private memberships(req: IncomingMessage, url: URL, res: ServerResponse): void {
+    const auth = req.headers.authorization;
+    const token = auth?.startsWith('Bearer ') ? auth.slice(7) : '';
+    if (!this.issuedTokens.has(token)) return json(res, 401, { error: 'invalid_token' });
+    if (!(this.issuedTokens.get(token) ?? []).includes('https://purl.imsglobal.org/spec/lti-nrps/scope/contextmembership.readonly')) return json(res, 403, { error: 'insufficient_scope' });
+    const page = Number(url.searchParams.get('page') ?? '0');
+    const slice = this.members.slice(page * this.membersPageSize, (page + 1) * this.membersPageSize);
+    const headers: Record<string, string> = { 'content-type': 'application/vnd.ims.lti-nrps.v2.membershipcontainer+json' };
+    if ((page + 1) * this.membersPageSize < this.members.length) headers['link'] = `<${this.membershipsUrl}?page=${page + 1}>; rel="next"`;
+    res.writeHead(200, headers);
+    res.end(JSON.stringify({ id: `${this.membershipsUrl}?page=${page}`, context: { id: 'ctx-os-2026', label: 'OS', title: 'Operating Systems 2026' }, members: slice }));
   }
 
   private async score(req: IncomingMessage, url: URL, res: ServerResponse): Promise<void> {
