@@ -350,7 +350,9 @@ export async function qemuMentioning(needle: string): Promise<Proc[]> {
 
 /** The grading work folder of a QEMU process (the folder of its -initrd). */
 export function workDirOf(qemu: Proc): string {
-  const i = qemu.cmdline.indexOf('-initrd');
-  if (i < 0) throw new Error(`no -initrd in ${qemu.cmdline.join(' ')}`);
-  return dirname(qemu.cmdline[i + 1]!);
+  // the control socket lives in the grading's work folder (the initramfs is in the shared cache)
+  const arg = qemu.cmdline.find((a) => a.startsWith('socket,id=control,'));
+  const path = arg && /(?:^|,)path=([^,]+)/.exec(arg)?.[1];
+  if (!path) throw new Error(`no control socket in ${qemu.cmdline.join(' ')}`);
+  return dirname(path);
 }
