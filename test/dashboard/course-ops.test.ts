@@ -282,6 +282,8 @@ describe('course operations in the browser', { concurrency: 1 }, () => {
     await st.page.getByRole('button', { name: 'Submit for grading' }).click();
     await st.page.waitForURL(/\/app\/submissions\/[0-9a-f-]{36}$/);
     await st.page.locator('[data-testid=summary] [data-status=done]').waitFor({ timeout: 30_000 });
+    // the status comes from the live stream first; the score follows with the detail's reload
+    await st.page.locator('[data-testid=late]:has-text("→")').waitFor({ timeout: 10_000 });
     const late = (await st.page.getByTestId('late').textContent()) ?? '';
     assert.match(late, /−20%/, late);
     assert.match(late, /4\.8 \/ 6/, 'the score after the penalty');

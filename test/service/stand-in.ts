@@ -5,6 +5,9 @@
 // read from the submitted text:
 //   FAIL:<test>     that test fails (FAIL@<n>: the n-th test, from 0)
 //   KASAN:<test>    a KASAN report during that test, on line 3 of the first file (KASAN@<n>)
+//   HUNG:<test>     a hung-task report during that test whose stack is the kernel's only: the
+//                   engine's suspect (line 2 of the first file) places it, and a lockdep report
+//                   follows from it (consequenceOf)
 //   INFRA           kgrader's own failure (verdict error)
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -53,6 +56,7 @@ export function standInGrader(): Grader & { calls: StandInCall[] } {
       const fails = new Set([...text.matchAll(/FAIL(?::([a-z0-9_]+)|@(\d+))/g)].map(nth));
       const k = /KASAN(?::([a-z0-9_]+)|@(\d+))/.exec(text);
       const kasanIn = k ? nth(k) : undefined;
+      const hung = /HUNG:([a-z0-9_]+)/.exec(text);
       const events: HarnessEvent[] = [];
       const console: string[] = ['[    0.500000] Linux version 6.1 (stand-in)'];
       const findings: Finding[] = [];
@@ -72,6 +76,34 @@ export function standInGrader(): Grader & { calls: StandInCall[] } {
             count: 1,
             test: test.name,
             line: console.length - 1,
+          });
+        }
+        if (hung?.[1] === test.name) {
+          console.push(`[    ${t}.200000] INFO: task demo:42 blocked for more than 10 seconds.`);
+          const first = names[0]!;
+          const cause = findings.length;
+          findings.push({
+            kind: 'hung-task',
+            title: 'INFO: task hung in mutex_lock',
+            frames: [{ function: 'mutex_lock' }, { function: 'vfs_read' }],
+            raw: 'INFO: task demo:42 blocked for more than 10 seconds.',
+            count: 1,
+            test: test.name,
+            line: console.length - 1,
+            suspect: { function: 'demo_read', file: first, line: 2, source: (files[first]!.split('\n')[1] ?? '').trim() || 'x', confidence: 'medium', why: 'the module calls mutex_lock here (stand-in)' },
+          });
+          console.push(`[    ${t}.300000] WARNING: possible circular locking dependency detected`);
+          findings.push({
+            kind: 'lockdep',
+            title: 'possible deadlock in demo_read',
+            frames: [{ function: 'demo_read', module: 'demo' }],
+            raw: 'WARNING: possible circular locking dependency detected',
+            count: 1,
+            test: test.name,
+            line: console.length - 1,
+            consequenceOf: cause,
+            truncated: true,
+            access: { type: 'read', size: 8 },
           });
         }
         const status = fails.has(test.name) ? 'fail' : 'pass';

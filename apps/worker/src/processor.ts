@@ -316,22 +316,20 @@ export function createProcessor(deps: ProcessorDeps, signals: { register(jobId: 
       }
       if (r.findings.length) {
         await tx.finding.createMany({
-          data: r.findings.map((f, i) => ({
-            runId: run.id,
-            position: i,
-            kind: f.kind,
-            title: f.title,
-            frames: f.frames as unknown as Prisma.InputJsonValue,
-            ...(f.stacks ? { stacks: f.stacks as unknown as Prisma.InputJsonValue } : {}),
-            sourceLines: f.frames
-              .filter((fr) => fr.file && fr.line)
-              .map((fr) => ({ file: fr.file!, line: fr.line!, function: fr.function, ...(fr.source ? { source: fr.source } : {}) })),
-            ...(f.access ? { access: f.access as unknown as Prisma.InputJsonValue } : {}),
-            raw: cap(f.raw) ?? '',
-            test: f.test ?? null,
-            count: f.count ?? 1,
-            truncated: f.truncated ?? false,
-          })),
+          data: r.findings.map((f, i) => {
+            const raw = cap(f.raw) ?? '';
+            return {
+              runId: run.id,
+              position: i,
+              kind: f.kind,
+              title: f.title,
+              // the whole finding (one contract from the engine to the API); raw capped like the column
+              data: { ...f, raw } as unknown as Prisma.InputJsonValue,
+              raw,
+              test: f.test ?? null,
+              count: f.count ?? 1,
+            };
+          }),
         });
       }
       // LMS side effects, committed with the verdict (issue 5): webhook outbox rows, grade passback

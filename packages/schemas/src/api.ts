@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { FindingKind, Frame } from './finding.js';
+import { Finding, FindingKind, SourceLine } from './finding.js';
 import { Stage, TestStatus, Verdict } from './result.js';
 import { TestVisibility } from './exercise.js';
 import { LateOut, LatePolicy } from './late.js';
@@ -256,25 +256,17 @@ export const SubmissionSummary = z
   .meta({ id: 'SubmissionSummary' });
 export type SubmissionSummary = z.infer<typeof SubmissionSummary>;
 
-export const SourceLine = z.object({
-  file: z.string(),
-  line: z.number().int(),
-  function: z.string(),
-  source: z.string().optional(),
-});
-export type SourceLine = z.infer<typeof SourceLine>;
-
-export const FindingOut = z
-  .object({
-    kind: FindingKind,
-    title: z.string(),
-    frames: z.array(Frame),
-    stacks: z.array(z.object({ label: z.string(), frames: z.array(Frame) })).optional(),
-    /** the student's source lines the main stack points at, innermost first */
-    sourceLines: z.array(SourceLine),
-    raw: z.string(),
+/**
+ * A finding as the API shows it: the engine's Finding (one contract from CLI to API), with the
+ * test it appeared in (null when unknown or hidden from the caller), its count, and the student's
+ * source lines derived from its frames (sourceLinesOf).
+ */
+export const FindingOut = Finding.omit({ test: true, count: true, line: true })
+  .extend({
     test: z.string().nullable(),
     count: z.number().int(),
+    /** the student's source lines the finding points at, innermost first */
+    sourceLines: z.array(SourceLine),
   })
   .meta({ id: 'Finding' });
 export type FindingOut = z.infer<typeof FindingOut>;

@@ -112,3 +112,26 @@ export const Finding = z.object({
     .optional(),
 });
 export type Finding = z.infer<typeof Finding>;
+
+/** A line of the student's source a finding points at. */
+export const SourceLine = z.object({
+  file: z.string(),
+  line: z.number().int(),
+  function: z.string(),
+  source: z.string().optional(),
+});
+export type SourceLine = z.infer<typeof SourceLine>;
+
+/**
+ * The student's source lines a finding points at, innermost first: its main stack's frames in
+ * the student's files, else the suspect's line (derived on read, never stored apart from the finding).
+ */
+export function sourceLinesOf(f: Pick<Finding, 'frames' | 'suspect'>): SourceLine[] {
+  const lines = f.frames
+    .filter((fr) => fr.file && fr.line)
+    .map((fr) => ({ file: fr.file!, line: fr.line!, function: fr.function, ...(fr.source ? { source: fr.source } : {}) }));
+  if (lines.length === 0 && f.suspect?.file && f.suspect.line) {
+    lines.push({ file: f.suspect.file, line: f.suspect.line, function: f.suspect.function, ...(f.suspect.source ? { source: f.suspect.source } : {}) });
+  }
+  return lines;
+}

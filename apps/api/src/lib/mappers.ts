@@ -1,5 +1,5 @@
-import type { Assignment, Course, GradingRun, LtiPassback, Role, Submission } from '@kgrader/db';
-import type { AssignmentOut, CourseOut, PassbackOut, RunOut, SubmissionSummary } from '@kgrader/schemas';
+import type { Assignment, Course, Finding as FindingRow, GradingRun, LtiPassback, Role, Submission } from '@kgrader/db';
+import { FindingOut, sourceLinesOf, type AssignmentOut, type CourseOut, type Finding, type PassbackOut, type RunOut, type SubmissionSummary } from '@kgrader/schemas';
 
 const iso = (d: Date | null | undefined) => (d ? d.toISOString() : null);
 
@@ -83,4 +83,26 @@ export function passbackOut(p: LtiPassback): PassbackOut {
     nextAttemptAt: p.status === 'pending' ? p.nextAttemptAt.toISOString() : null,
     sentAt: iso(p.sentAt),
   };
+}
+
+/** A stored finding as the engine produced it (the columns beside `data` are copies for queries). */
+export function storedFinding(row: Pick<FindingRow, 'data' | 'kind' | 'title' | 'raw' | 'test' | 'count'>): Finding {
+  const data = row.data as unknown as Finding;
+  return { ...data, kind: row.kind as Finding['kind'], title: row.title, raw: row.raw, count: row.count, ...(row.test !== null ? { test: row.test } : {}) };
+}
+
+/**
+ * A finding as a caller may see it: the test it appeared in is withheld when that test is hidden
+ * from the caller, hidden test names are redacted from its text, source lines derived from its frames.
+ */
+export function findingOut(f: Finding, view: { hidden: ReadonlySet<string> }, redact: (text: string) => string): FindingOut {
+  const { line: _consoleLine, test, count, ...rest } = f;
+  return FindingOut.parse({
+    ...rest,
+    title: redact(f.title),
+    raw: redact(f.raw),
+    test: test === undefined || view.hidden.has(test) ? null : test,
+    count: count ?? 1,
+    sourceLines: sourceLinesOf(f),
+  });
 }

@@ -13,6 +13,8 @@ import {
   RegradeAccepted,
   SubmissionList,
   SubmissionListQuery,
+  sourceLinesOf,
+  type Finding,
 } from '@kgrader/schemas';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
@@ -211,7 +213,7 @@ export const assignmentsPlugin: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async
       if (view.hidden.size > 0) {
         const [tests, findings] = await Promise.all([
           db.testResult.findMany({ where: { runId: { in: runIds } }, orderBy: { position: 'asc' }, select: { runId: true, name: true, status: true } }),
-          db.finding.findMany({ where: { runId: { in: runIds } }, orderBy: { position: 'asc' }, select: { runId: true, title: true, sourceLines: true } }),
+          db.finding.findMany({ where: { runId: { in: runIds } }, orderBy: { position: 'asc' }, select: { runId: true, title: true, data: true } }),
         ]);
         const redact = redactor(view);
         return {
@@ -223,7 +225,7 @@ export const assignmentsPlugin: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async
               verdict: null,
               score: null,
               maxScore: null,
-              summary: studentSummary(s.summary, view, own(tests), own(findings).map((f) => ({ title: f.title, sourceLines: f.sourceLines as { file: string; line: number }[] }))),
+              summary: studentSummary(s.summary, view, own(tests), own(findings).map((f) => ({ title: f.title, sourceLines: sourceLinesOf(f.data as unknown as Finding) }))),
               hiddenTests: view.hidden.size,
               ...(late(s) ? { late: { ...late(s)!, finalScore: null } } : {}),
             };

@@ -1,5 +1,5 @@
 import { withinDeadline, type PublishedEvent } from '@kgrader/db';
-import { Problem, Stage, SubmissionIdParams, TERMINAL_STATUSES, type SubmissionStreamEvent } from '@kgrader/schemas';
+import { Problem, sourceLinesOf, Stage, SubmissionIdParams, TERMINAL_STATUSES, type Finding, type SubmissionStreamEvent } from '@kgrader/schemas';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { ApiDeps } from '../deps.js';
@@ -40,10 +40,10 @@ export const eventsPlugin: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (app
         const [tests, findings] = runId
           ? await Promise.all([
               db.testResult.findMany({ where: { runId }, orderBy: { position: 'asc' }, select: { name: true, status: true } }),
-              db.finding.findMany({ where: { runId }, orderBy: { position: 'asc' }, select: { title: true, sourceLines: true } }),
+              db.finding.findMany({ where: { runId }, orderBy: { position: 'asc' }, select: { title: true, data: true } }),
             ])
           : [[], []];
-        return studentSummary(s.summary, view, tests, findings.map((f) => ({ title: f.title, sourceLines: f.sourceLines as { file: string; line: number }[] })));
+        return studentSummary(s.summary, view, tests, findings.map((f) => ({ title: f.title, sourceLines: sourceLinesOf(f.data as unknown as Finding) })));
       };
       const forCaller = async (ev: SubmissionStreamEvent): Promise<SubmissionStreamEvent | null> => {
         if (view.hidden.size === 0) return ev;

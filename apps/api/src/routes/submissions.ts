@@ -1,7 +1,6 @@
 import { effectiveDueAt, enqueueGrading, gradingJobId, insertSubmission, isUniqueViolation, latePolicyOf, NoPublishedVersionError, pinnedVersion, recordSubmissionEvent, withinDeadline, writeWebhookEvent, type Submission } from '@kgrader/db';
 import {
   AssignmentIdParams,
-  FindingOut,
   LogsQuery,
   Problem,
   RegradeAccepted,
@@ -13,14 +12,14 @@ import {
   SubmissionLogs,
   lateness,
   penalized,
-  type SourceLine,
+  sourceLinesOf,
 } from '@kgrader/schemas';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { ApiDeps } from '../deps.js';
 import { conflict, HttpError, notFound } from '../errors.js';
 import { allow, assignmentOf, caller, callerRole, submissionOf } from '../lib/auth.js';
-import { passbackOut, runOut, submissionSummary } from '../lib/mappers.js';
+import { findingOut, passbackOut, runOut, storedFinding, submissionSummary } from '../lib/mappers.js';
 import { regrade } from '../lib/regrade.js';
 import { redactor, studentConsole, studentSummary, viewOf } from '../lib/visibility.js';
 import { fileSetSha256, readUpload } from '../lib/upload.js';
@@ -233,8 +232,8 @@ export const submissionsPlugin: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async
       const view = await viewOf(db, assignment, role, submission.userId);
       const redact = redactor(view);
       const withheld = view.hidden.size > 0;
-      const sourceLinesOf = (f: { sourceLines: unknown }) => f.sourceLines as SourceLine[];
-      const summary = studentSummary(submission.summary, view, tests, findings.map((f) => ({ title: f.title, sourceLines: sourceLinesOf(f) })));
+      const stored = findings.map(storedFinding);
+      const summary = studentSummary(submission.summary, view, tests, stored.map((f) => ({ title: f.title, sourceLines: sourceLinesOf(f) })));
       const l = lateness(latePolicyOf(assignment), await effectiveDueAt(db, assignment, submission.userId), submission.createdAt);
       const visibleScore = withheld ? null : submission.score;
       return {
@@ -250,19 +249,7 @@ export const submissionsPlugin: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async
         tests: tests
           .filter((t) => !view.hidden.has(t.name))
           .map((t) => ({ name: t.name, status: t.status as 'pass', points: t.points, maxPoints: t.maxPoints, output: redact(t.output), durationMs: t.durationMs })),
-        findings: findings.map((f) =>
-          FindingOut.parse({
-            kind: f.kind,
-            title: redact(f.title),
-            frames: f.frames,
-            ...(f.stacks ? { stacks: f.stacks } : {}),
-            sourceLines: sourceLinesOf(f),
-            raw: redact(f.raw),
-            // the test a report appeared in, unless that test is hidden from the caller
-            test: f.test !== null && view.hidden.has(f.test) ? null : f.test,
-            count: f.count,
-          }),
-        ),
+        findings: stored.map((f) => findingOut(f, view, redact)),
         passback: passback ? passbackOut(passback) : null,
         runs: runs.map((r) => {
           const o = runOut(r);

@@ -290,7 +290,14 @@ function Findings({ findings, files, instructor, hiddenTests = 0 }: { findings: 
               'outside any test'
             )}
             {f.count > 1 ? ` · seen ${f.count} times` : ''}
+            {f.truncated ? ' · the report was cut off' : ''}
+            {f.advisory ? ' · for your information: it costs no points' : ''}
           </p>
+          {f.consequenceOf !== undefined && findings[f.consequenceOf] && (
+            <p class="small" data-testid="consequence-of">
+              Follows from finding {f.consequenceOf + 1} (<span class="mono">{findings[f.consequenceOf]!.title}</span>): fix that one first; this one is not counted as a bug of its own.
+            </p>
+          )}
           <div class="finding-body">
             <div class="explain" data-testid="explanation">
               <h4>What this means</h4>
@@ -299,6 +306,11 @@ function Findings({ findings, files, instructor, hiddenTests = 0 }: { findings: 
             {f.sourceLines.length > 0 && (
               <div class="finding-source">
                 <h4>{instructor ? 'Where in the code' : 'Where in your code'}</h4>
+                {f.suspect && !f.frames.some((fr) => fr.file) && (
+                  <p class="small" data-testid="suspect">
+                    The kernel's stack does not pass through the module; most likely from here ({f.suspect.confidence} confidence): {f.suspect.why}
+                  </p>
+                )}
                 {f.sourceLines.slice(0, 3).map((sl, j) => {
                   const file = files.find((x) => x.name === sl.file || x.name === sl.file.split('/').pop());
                   return (
