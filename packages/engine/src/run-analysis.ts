@@ -58,7 +58,7 @@ export async function analyzeRun(outcome: VmOutcome, opts: RunAnalysisOptions): 
 
   if (loadStartLine !== undefined) {
     const markerLines = new Set(parsed.markers.map((m) => m.line));
-    const flood = chatterFinding(measureChatter(outcome.console, loadStartLine, placed, outcome.consoleDroppedBytes, markerLines), opts.chatterBytes, loadStartLine);
+    const flood = chatterFinding(measureChatter(outcome.console, loadStartLine, placed, outcome.consoleDroppedBytes, markerLines, parsed.reportLines), opts.chatterBytes, loadStartLine);
     if (flood) placed.push(opts.chatterFails === false ? { ...flood, advisory: true } : flood);
   }
   return { findings: placed, ...(loadStartLine !== undefined ? { loadStartLine } : {}) };

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { readFileSync } from 'node:fs';
+import { parseConsoleLog } from '@kgrader/log-parser';
 import type { Finding } from '@kgrader/schemas';
 import { chatterFinding, measureChatter } from '../src/chatter.js';
 
@@ -37,6 +39,36 @@ describe('measureChatter', () => {
     assert.ok(chatter.bytes > 1000);
     assert.equal(chatter.sample, 'msgbuf: debug N: state dump');
     assert.equal(chatter.sampleCount, 50);
+  });
+});
+
+describe('measureChatter on repeated kernel reports (kasan_multi_shot)', () => {
+  // a real KASAN report from a grading, printed 40 times with other addresses, as multi-shot KASAN does
+  const real = readFileSync(new URL('../../../log-parser/test/fixtures/real/buggy-race-realloc.log', import.meta.url), 'utf8').split('\n');
+  const report = real.slice(real.findIndex((l) => l.includes('BUG: KASAN: double-free')) - 1, real.findIndex((l, i) => i > 191 && l.includes('=========')) + 1);
+  const flood = [load];
+  for (let i = 0; i < 40; i++) flood.push(...report.map((l) => l.replace(/ffff[0-9a-f]{12}/g, (a) => `ffff${(parseInt(a.slice(4), 16) + i * 64).toString(16).padStart(12, '0')}`)));
+  const text = flood.join('\n');
+  const parsed = parseConsoleLog(text);
+
+  it('the parser folds the copies into one finding and marks every copy as report lines', () => {
+    assert.equal(parsed.findings.length, 1);
+    assert.equal(parsed.findings[0]!.count, 40);
+    assert.ok(parsed.reportLines.size >= 40 * (report.length - 2), `${parsed.reportLines.size} report lines`);
+  });
+
+  it('is no chatter, even when the console was capped in the middle of them', () => {
+    const chatter = measureChatter(text, 0, parsed.findings, 2_000_000, new Set([0]), parsed.reportLines);
+    assert.ok(chatter.bytes < 4096, `${chatter.bytes} bytes of chatter`);
+    // without the parser's report lines, only the first copy's text would be recognised
+    const byTextOnly = measureChatter(text, 0, parsed.findings, 2_000_000, new Set([0]));
+    assert.ok(byTextOnly.bytes > 64 * 1024, `${byTextOnly.bytes} bytes by text only`);
+  });
+
+  it('dropped bytes count in the proportion of chatter kept: a printk flood still is one', () => {
+    const lines = [load, ...Array.from({ length: 100 }, (_, i) => `[ ${20 + i}.0][ T60] msgbuf: debug ${i}`)];
+    const chatter = measureChatter(lines.join('\n'), 0, [], 1_000_000, new Set([0]));
+    assert.ok(chatter.bytes > 950_000, `${chatter.bytes}`);
   });
 });
 

@@ -27,6 +27,8 @@ export interface ParsedLog {
   markers: Marker[];
   /** marker-shaped lines without the expected nonce (always empty when no nonce was given) */
   forgedMarkers: ForgedMarker[];
+  /** console line indices that belong to a kernel report, folded duplicates included (not chatter) */
+  reportLines: ReadonlySet<number>;
 }
 
 /** A report that is still receiving lines. */
@@ -102,6 +104,7 @@ export function parseConsoleLog(text: string, options: ParseOptions = {}): Parse
     else viewCuts.byContext.set(key, [line]);
   };
   let lastReport: ClosedReport | OpenReport | undefined;
+  const reportLines = new Set<number>();
 
   const close = (report: OpenReport, byEndMarker: boolean): void => {
     open.delete(report.key);
@@ -183,6 +186,7 @@ export function parseConsoleLog(text: string, options: ParseOptions = {}): Parse
         if (header.format?.id === 'kmemleak') report.sawLeakObject = true;
         report.onlyHeaders &&= header.format === report.header.format;
         report.lines.push(textLine);
+        reportLines.add(i);
         return;
       }
       close(report, false);
@@ -190,6 +194,7 @@ export function parseConsoleLog(text: string, options: ParseOptions = {}): Parse
     }
     if (report) {
       report.lines.push(textLine);
+      reportLines.add(i);
       report.onlyHeaders = false;
       if (textLine.includes('Sending NMI from CPU')) report.acceptsOtherCpus = true;
       const verdict = feed(report, textLine);
@@ -200,7 +205,10 @@ export function parseConsoleLog(text: string, options: ParseOptions = {}): Parse
       }
       return;
     }
-    if (header) start(header, key, i, textLine);
+    if (header) {
+      start(header, key, i, textLine);
+      reportLines.add(i);
+    }
   });
   for (const report of [...open.values()]) close(report, false);
 
@@ -216,7 +224,7 @@ export function parseConsoleLog(text: string, options: ParseOptions = {}): Parse
     const test = tests[i];
     if (test !== undefined) report.finding.test = test;
   });
-  return { findings: foldWithCauses(analyzed), markers, forgedMarkers };
+  return { findings: foldWithCauses(analyzed), markers, forgedMarkers, reportLines };
 }
 
 function splitConsole(text: string): ConsoleLine[] {

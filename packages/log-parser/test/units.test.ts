@@ -267,7 +267,7 @@ describe('driver messages are not kernel reports', () => {
 
 describe('robustness', () => {
   test('empty input', () => {
-    assert.deepEqual(parseConsoleLog(''), { findings: [], markers: [], forgedMarkers: [] });
+    assert.deepEqual(parseConsoleLog(''), { findings: [], markers: [], forgedMarkers: [], reportLines: new Set() });
   });
 
   test('garbage never throws', () => {

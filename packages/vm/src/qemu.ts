@@ -26,7 +26,7 @@ export interface QemuOptions {
  * writes are not rate-limited (the harness's markers and kmemleak dumps go there); pointers
  * are printed unhashed so addresses in reports (kmemleak after unload) can be mapped back to
  * the module; kmemleak reports in one scan (kgrader's kernel patch, used after unload only).
- * KASLR stays on.
+ * KASAN reports every bad access (kasan_multi_shot). KASLR stays on.
  */
 export function kernelCommandLine(extra: readonly string[] = []): string {
   return [
@@ -35,6 +35,9 @@ export function kernelCommandLine(extra: readonly string[] = []): string {
     'panic=-1',
     'oops=panic',
     'kasan.fault=report',
+    // every KASAN report, not only the first: a driver's first bug (say an error path) must not
+    // hide its race, which then only shows as allocator corruption far from the student's code
+    'kasan_multi_shot',
     'printk.devkmsg=on',
     'ignore_loglevel',
     'no_hash_pointers',

@@ -3,7 +3,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import type { Accelerator, Machine } from './qemu.js';
+import { kernelCommandLine, type Accelerator, type Machine } from './qemu.js';
 import { VmSession, VmStartError, type Ready, type VmStartOptions } from './session.js';
 
 const execFileAsync = promisify(execFile);
@@ -98,7 +98,7 @@ function startOptions(opts: LaunchOptions, tag: string): VmStartOptions {
   };
 }
 
-/** The key of a saved state: the image's files and settings and the QEMU that saved it. */
+/** The key of a saved state: the image's files and settings, the kernel command line it booted with and the QEMU that saved it. */
 export async function snapshotKey(image: VmImage): Promise<string> {
   const [kernel, initrd, qemu] = await Promise.all([
     stat(image.kernel),
@@ -106,7 +106,7 @@ export async function snapshotKey(image: VmImage): Promise<string> {
     execFileAsync('qemu-system-x86_64', ['--version']).then((r) => r.stdout.split('\n')[0]),
   ]);
   return createHash('sha256')
-    .update(JSON.stringify({ ...image, kernel: `${image.kernel}:${kernel.size}:${kernel.mtimeMs}`, initrd: createHash('sha256').update(initrd).digest('hex'), qemu, v: 1 }))
+    .update(JSON.stringify({ ...image, kernel: `${image.kernel}:${kernel.size}:${kernel.mtimeMs}`, initrd: createHash('sha256').update(initrd).digest('hex'), cmdline: kernelCommandLine(image.append), qemu, v: 1 }))
     .digest('hex')
     .slice(0, 20);
 }
