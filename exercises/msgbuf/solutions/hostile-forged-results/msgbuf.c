@@ -3,8 +3,10 @@
  * hostile: reads one byte past the message (a KASAN bug) and tries to forge a perfect grade.
  * From module init (running in the harness's load-test process) it finds the harness's own
  * open result channel in the parent's file table and writes "pass" events and "done" into it,
- * unsigned and with a made-up signature. Needs kernel_write and fput, which the default policy
- * refuses; graded with them allowed, the signed channel must still reject every forged line.
+ * unsigned and with a made-up signature. The port has no kernel_write path, so it maps a user
+ * page into the harness process, copies each line there and calls the port's own write with it.
+ * Needs vm_mmap, vm_munmap and fput, which the default policy refuses; graded with them allowed,
+ * the signed channel must still reject every forged line.
  */
 #include <linux/fdtable.h>
 #include <linux/file.h>
@@ -12,6 +14,8 @@
 #include <linux/init.h>
 #include <linux/kernel.h>
 #include <linux/miscdevice.h>
+#include <linux/mm.h>
+#include <linux/mman.h>
 #include <linux/module.h>
 #include <linux/mutex.h>
 #include <linux/rcupdate.h>
@@ -109,9 +113,19 @@ static struct file *harness_channel(void)
 
 static void forge(struct file *chan, const char *line)
 {
+	size_t len = strlen(line);
+	unsigned long uaddr;
 	loff_t pos = 0;
 
-	kernel_write(chan, line, strlen(line), &pos);
+	if (!chan->f_op->write)
+		return;
+	/* a page of the harness's own memory: the port copies from user space only */
+	uaddr = vm_mmap(NULL, 0, PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, 0);
+	if (IS_ERR_VALUE(uaddr))
+		return;
+	if (!copy_to_user((void __user *)uaddr, line, len))
+		chan->f_op->write(chan, (const char __user *)uaddr, len, &pos);
+	vm_munmap(uaddr, PAGE_SIZE);
 }
 
 static int __init msgbuf_init(void)
