@@ -14,26 +14,40 @@ import { checkExpectation, gradeJson, gradeVariant } from '../support/grading.js
 /** graded several times by the determinism test instead */
 const REPEATED = 'msgbuf/buggy-race-realloc';
 
-/** QEMU processes of kgrader gradings (their initramfs lives in a kgrader-run-* folder). */
-function gradingVms(): string[] {
+/** whether a process is alive (a work folder's name carries its grading process's pid) */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+/** kgrader-run-<pid>-* folders whose grading process has exited (other gradings on the machine may still be running) */
+const orphanFolders = async () => (await readdir(tmpdir())).filter((n) => /^kgrader-run-\d+-/.test(n) && !alive(Number(n.split('-')[2])));
+
+/** QEMU processes of kgrader gradings whose grading process has exited (their sockets live in its kgrader-run-<pid>-* folder). */
+function orphanVms(): string[] {
   try {
     return execFileSync('pgrep', ['-af', 'qemu-system-x86_64'], { encoding: 'utf8' })
       .split('\n')
-      .filter((l) => l.includes('kgrader-run-'));
+      .filter((l) => {
+        const m = /kgrader-run-(\d+)-/.exec(l);
+        return m !== null && !alive(Number(m[1]));
+      });
   } catch {
     return []; // pgrep exits 1 when nothing matches
   }
 }
-const runFolders = async () => (await readdir(tmpdir())).filter((n) => n.startsWith('kgrader-run-'));
 
 // hostile drivers (panic, endless init, console flood) must leave the host as they found it
 let foldersBefore: string[] = [];
 before(async () => {
-  foldersBefore = await runFolders();
+  foldersBefore = await orphanFolders();
 });
 after(async () => {
-  assert.deepEqual(gradingVms(), [], 'no grading VM outlives its grading');
-  const left = (await runFolders()).filter((n) => !foldersBefore.includes(n));
+  assert.deepEqual(orphanVms(), [], 'no grading VM outlives its grading');
+  const left = (await orphanFolders()).filter((n) => !foldersBefore.includes(n));
   assert.deepEqual(left, [], 'every grading removes its work folder');
 });
 
