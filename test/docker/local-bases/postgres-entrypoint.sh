@@ -1,0 +1,28 @@
+#!/bin/sh
+# A stand-in for the official postgres image's entrypoint (the subset kgrader's compose file
+# uses): POSTGRES_USER / POSTGRES_PASSWORD / POSTGRES_DB on first start, PGPORT, then postgres.
+set -eu
+: "${PGDATA:=/var/lib/postgresql/data}"
+: "${POSTGRES_USER:=postgres}"
+: "${POSTGRES_DB:=$POSTGRES_USER}"
+export PGDATA
+mkdir -p "$PGDATA" /run/postgresql
+chown -R postgres:postgres "$PGDATA" /run/postgresql
+chmod 700 "$PGDATA"
+if [ ! -s "$PGDATA/PG_VERSION" ]; then
+  pwfile=$(mktemp)
+  printf '%s\n' "${POSTGRES_PASSWORD:-}" >"$pwfile"
+  chown postgres "$pwfile"
+  su postgres -s /bin/sh -c "initdb -D '$PGDATA' -U '$POSTGRES_USER' --pwfile='$pwfile' --auth-local=trust --auth-host=scram-sha-256 -E UTF8" >/dev/null
+  rm -f "$pwfile"
+  echo "host all all all scram-sha-256" >>"$PGDATA/pg_hba.conf"
+  su postgres -s /bin/sh -c "postgres -D '$PGDATA' -c listen_addresses='' -p ${PGPORT:-5432}" &
+  pid=$!
+  until su postgres -s /bin/sh -c "pg_isready -q -h /run/postgresql -p ${PGPORT:-5432}"; do sleep 0.2; done
+  if [ "$POSTGRES_DB" != postgres ]; then
+    su postgres -s /bin/sh -c "psql -q -h /run/postgresql -p ${PGPORT:-5432} -U '$POSTGRES_USER' -d postgres -c 'CREATE DATABASE \"$POSTGRES_DB\"'"
+  fi
+  kill -INT "$pid"
+  wait "$pid" || true
+fi
+exec su postgres -s /bin/sh -c "exec postgres -D '$PGDATA' -c listen_addresses='${POSTGRES_LISTEN:-*}' $*"
