@@ -4,7 +4,8 @@
 #   kgrader-local/debian:bookworm   mmdebstrap bookworm (minbase) → docker import
 #   kgrader-local/node:20-bookworm  that + this host's Node.js 20 (/usr/bin/node, its npm and
 #                                   headers, laid out as in the official image under /usr/local;
-#                                   Debian bookworm's own nodejs is 18)
+#                                   Debian bookworm's own nodejs is 18) and this host's extra
+#                                   trusted CAs (/usr/local/share/ca-certificates)
 #   kgrader-local/postgres:15       that + postgresql-15, with an entrypoint honouring
 #                                   POSTGRES_USER/PASSWORD/DB and PGPORT like the official image
 #   kgrader-local/redis:7           that + redis-server (7.0)
@@ -37,12 +38,19 @@ if ! have kgrader-local/node:20-bookworm; then
   # the headers: node-gyp builds tree-sitter offline against them (scripts/postinstall.sh)
   node_prefix=$(dirname "$(dirname "$node_bin")")
   cp -a "$node_prefix/include/node" "$work/node/include"
+  # this host's extra trusted CAs (an egress proxy's, say): npm ci in the image reaches the
+  # registry the way this host does
+  mkdir -p "$work/node/extra-ca"
+  cp /usr/local/share/ca-certificates/*.crt "$work/node/extra-ca/" 2>/dev/null || true
   cat >"$work/node/Dockerfile" <<'DOCKER'
 FROM kgrader-local/debian:bookworm
 COPY node /usr/local/bin/node
 COPY npm /usr/local/lib/node_modules/npm
 COPY include /usr/local/include/node
-RUN ln -s ../lib/node_modules/npm/bin/npm-cli.js /usr/local/bin/npm \
+COPY extra-ca/ /usr/local/share/ca-certificates/
+ENV NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt
+RUN update-ca-certificates >/dev/null \
+ && ln -s ../lib/node_modules/npm/bin/npm-cli.js /usr/local/bin/npm \
  && ln -s ../lib/node_modules/npm/bin/npx-cli.js /usr/local/bin/npx \
  && node --version && npm --version
 CMD ["node"]
