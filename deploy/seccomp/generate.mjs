@@ -7,7 +7,8 @@
 // the ones below, with no capability added. The kernel still confines mount and pivot_root to the
 // user namespace bubblewrap creates, where the container's root owns nothing of the host.
 //
-//   node deploy/seccomp/generate.mjs    (after editing DENIED; the JSON is committed)
+//   node deploy/seccomp/generate.mjs [out.json]   (after editing DENIED; the JSON is committed,
+//   test/docker/docker.test.ts checks it is what this script makes)
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
@@ -42,6 +43,6 @@ const profile = {
     ...[0x0, 0x8, 0x20000, 0x20008, 0xffffffff].map((value) => ({ names: ['personality'], action: 'SCMP_ACT_ALLOW', args: [{ index: 0, value, op: 'SCMP_CMP_EQ' }] })),
   ],
 };
-const out = fileURLToPath(new URL('worker.json', import.meta.url));
+const out = process.argv[2] ?? fileURLToPath(new URL('worker.json', import.meta.url));
 writeFileSync(out, `${JSON.stringify(profile, null, 1)}\n`);
 console.log(`${out}: ${allowed.length} system calls allowed, ${denied.size} refused`);

@@ -2,6 +2,8 @@
 # A stand-in for the official postgres image's entrypoint (the subset kgrader's compose file
 # uses): POSTGRES_USER / POSTGRES_PASSWORD / POSTGRES_DB on first start, PGPORT, then postgres.
 set -eu
+# `command: [postgres, -c, ...]` works as with the official image: the arguments go to postgres
+if [ "${1:-}" = postgres ]; then shift; fi
 : "${PGDATA:=/var/lib/postgresql/data}"
 : "${POSTGRES_USER:=postgres}"
 : "${POSTGRES_DB:=$POSTGRES_USER}"
