@@ -39,7 +39,9 @@ const WORKER_PORT = 59464;
 const DB_URL = `postgresql://kgrader:kgrader@127.0.0.1:${PG_PORT}/kgrader`;
 
 // ---- one VM-running job at a time on this machine -----------------------------------------------
-if (!process.env.KGRADER_SCALE_LOCKED) {
+// (--burst 0: up, health, down; with KGRADER_ACCEL=tcg no VM runs at all: no probe, no grading)
+if (BURST === 0) process.env.KGRADER_ACCEL ??= 'tcg';
+if (!process.env.KGRADER_SCALE_LOCKED && BURST > 0) {
   const r = spawnSync('flock', ['/tmp/kgrader-vm.lock', process.execPath, fileURLToPath(import.meta.url), ...process.argv.slice(2)], {
     stdio: 'inherit',
     env: { ...process.env, KGRADER_SCALE_LOCKED: '1' },
@@ -175,6 +177,12 @@ figures.prepareSkippedKernelBuild = /build-kernel: cached kernel/.test(prepareLo
 figures.accelerator = healths[0].checks.find((c) => c.name === 'accelerator')?.detail;
 figures.sandboxCheck = healths[0].checks.find((c) => c.name === 'bubblewrap sandbox')?.detail;
 log(`up: API ready, ${WORKERS} workers healthy (${figures.accelerator}); prepare ${figures.prepareSkippedKernelBuild ? 'found the kernel and skipped the build' : 'DID NOT skip'}`);
+
+if (BURST === 0) {
+  console.log(JSON.stringify({ ...figures, healths }, null, 2));
+  if (!args.keep) sh(compose[0], dc('down', '-v', '--remove-orphans'), { env: composeEnv, stdio: 'ignore' });
+  process.exit(healths.every((h) => h.ready) ? 0 : 1);
+}
 
 // ---- seed: a course, an assignment, one student per submission --------------------------------------
 const { createDb } = await import('@kgrader/db');
