@@ -66,12 +66,12 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 // ---- preconditions ------------------------------------------------------------------------------
 const server = sh('docker', ['version', '--format', '{{.Server.Version}}']);
 if (server.status !== 0) {
-  console.log(JSON.stringify({ skipped: 'no Docker engine answers (start dockerd)' }));
+  console.error('scale: skipped: no Docker engine answers (start dockerd)');
   process.exit(0);
 }
 const compose = sh('docker', ['compose', 'version']).status === 0 ? ['docker', 'compose'] : sh('docker-compose', ['version']).status === 0 ? ['docker-compose'] : null;
 if (!compose) {
-  console.log(JSON.stringify({ skipped: 'neither `docker compose` nor docker-compose is installed' }));
+  console.error('scale: skipped: neither `docker compose` nor docker-compose is installed');
   process.exit(0);
 }
 const hostCache = process.env.KGRADER_CACHE_DIR ?? `${process.env.XDG_CACHE_HOME ?? `${homedir()}/.cache`}/kgrader`;
