@@ -205,8 +205,9 @@ const qemuByContainer = () => {
   const counts = {};
   for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
     try {
-      const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-      if (!cmd.startsWith('qemu-system-x86_64')) continue;
+      const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+      // a VM (not `qemu-system-x86_64 --version`, which the doctor and the snapshot key run)
+      if (!cmd[0]?.endsWith('qemu-system-x86_64') || !cmd.includes('-kernel')) continue;
       const cg = readFileSync(`/proc/${pid}/cgroup`, 'utf8');
       for (const [svc, id] of Object.entries(containers)) if (id && cg.includes(id)) counts[svc] = (counts[svc] ?? 0) + 1;
     } catch {

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { engineConfigFromEnv, engineGrader, runWorker, type Grader, type RunningWorker, type WorkerConfig } from '@kgrader/worker';
 import { pino } from 'pino';
-import { REDIS_URL, seed, startApi, submit, waitFor, workerEnv, type Seed, type TestEnv } from './helpers.js';
+import { api, REDIS_URL, seed, startApi, submit, waitFor, workerEnv, type Seed, type TestEnv } from './helpers.js';
 import { standInGrader } from './stand-in.js';
 
 const logger = pino({ level: 'silent' });
@@ -131,6 +131,9 @@ describe('worker health gate, environment pins and metrics', { timeout: 120_000 
     assert.equal(done.runs[0]!.harnessHash, 'h0123456789abcde');
     assert.equal(done.runs[0]!.exerciseHash, 'e0123456789abcde');
     assert.ok(done.runs[0]!.exerciseVersionId, 'the exercise version the assignment pins');
+    const detail = await api(env, 'GET', `/api/v1/submissions/${ok.body.id}`, { token: s.users.student1.token });
+    assert.equal(detail.status, 200);
+    assert.deepEqual(detail.body.run.environment, { kernelKey: '6.1.0-3-kasan-cccccccccccccccc', harnessHash: 'h0123456789abcde', exerciseHash: 'e0123456789abcde', exerciseVersionId: done.runs[0]!.exerciseVersionId });
 
     const metrics = await (await fetch(`http://127.0.0.1:${w.httpPort}/metrics`)).text();
     assert.match(metrics, /kgrader_worker_jobs_total\{[^}]*outcome="graded"[^}]*\} 1/);
