@@ -58,7 +58,7 @@ const sh = (cmd, argv, opts = {}) => {
 };
 const must = (cmd, argv, opts = {}) => {
   const r = sh(cmd, argv, opts);
-  if (r.status !== 0) throw new Error(`${cmd} ${argv.join(' ')} failed (${r.status}): ${(r.stderr || r.stdout).slice(-2000)}`);
+  if (r.status !== 0) throw new Error(`${cmd} ${argv.join(' ')} failed (${r.status}): ${String(r.stderr || r.stdout || '').slice(-2000)}`);
   return r.stdout;
 };
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));

@@ -18,13 +18,12 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
   su postgres -s /bin/sh -c "initdb -D '$PGDATA' -U '$POSTGRES_USER' --pwfile='$pwfile' --auth-local=trust --auth-host=scram-sha-256 -E UTF8" >/dev/null
   rm -f "$pwfile"
   echo "host all all all scram-sha-256" >>"$PGDATA/pg_hba.conf"
-  su postgres -s /bin/sh -c "postgres -D '$PGDATA' -c listen_addresses='' -p ${PGPORT:-5432}" &
-  pid=$!
-  until su postgres -s /bin/sh -c "pg_isready -q -h /run/postgresql -p ${PGPORT:-5432}"; do sleep 0.2; done
+  # a socket-only server while the database is created, stopped cleanly (pg_ctl -w) before the real one
+  su postgres -s /bin/sh -c "pg_ctl -D '$PGDATA' -o \"-c listen_addresses='' -p ${PGPORT:-5432}\" -w start" >/dev/null
   if [ "$POSTGRES_DB" != postgres ]; then
     su postgres -s /bin/sh -c "psql -q -h /run/postgresql -p ${PGPORT:-5432} -U '$POSTGRES_USER' -d postgres -c 'CREATE DATABASE \"$POSTGRES_DB\"'"
   fi
-  kill -INT "$pid"
-  wait "$pid" || true
+  su postgres -s /bin/sh -c "pg_ctl -D '$PGDATA' -m fast -w stop" >/dev/null
 fi
-exec su postgres -s /bin/sh -c "exec postgres -D '$PGDATA' -c listen_addresses='${POSTGRES_LISTEN:-*}' $*"
+# postgres itself as PID 1's replacement (setpriv execs in place: docker stop's signal reaches it)
+exec setpriv --reuid=postgres --regid=postgres --init-groups postgres -D "$PGDATA" -c "listen_addresses=${POSTGRES_LISTEN:-*}" "$@"
