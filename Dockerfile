@@ -39,7 +39,9 @@ COPY packages/vm/package.json packages/vm/
 COPY packages/webhooks/package.json packages/webhooks/
 COPY prisma prisma
 COPY scripts/postinstall.sh scripts/
-RUN npm ci --no-audit --no-fund && bash scripts/postinstall.sh && npm cache clean --force
+# install scripts off, as on the hosts (npm 11 runs none it was not told to): postinstall.sh
+# runs the ones kgrader needs (Prisma client, tree-sitter grammars) offline
+RUN npm ci --ignore-scripts --no-audit --no-fund && bash scripts/postinstall.sh && npm cache clean --force
 
 COPY . .
 RUN npx tsc -b && npm run -s build -w @kgrader/dashboard
