@@ -88,6 +88,14 @@ describe('Docker deployment', { timeout: 120_000 }, () => {
     const ns = await run('docker', [...opts, ...sec, IMAGE, 'sh', '-c', 'unshare --user --map-root-user true && echo userns-ok; nsenter --target 1 --mount true 2>&1 || echo setns-refused'], { timeout: 60_000 });
     assert.match(ns.stdout, /userns-ok/);
     assert.match(ns.stdout, /setns-refused/);
+    // the doctor, which the worker's /healthz runs, tells the two apart
+    const doctor = (extra: string[]) =>
+      run('docker', [...opts, '-e', 'KGRADER_ACCEL=tcg', ...extra, IMAGE, 'node', 'apps/cli/bin/kgrader.js', 'doctor'], { timeout: 60_000 }).then(
+        (r) => r.stdout,
+        (e: { stdout?: string }) => e.stdout ?? '',
+      );
+    assert.match(await doctor(sec), /^ok +bubblewrap sandbox/m);
+    assert.match(await doctor([]), /^FAIL +bubblewrap sandbox/m);
   });
 
   it('the worker entrypoint gives the container the KVM device and nothing else (usable when the host has KVM)', { skip: skip ?? false }, async () => {
