@@ -343,7 +343,15 @@ Object.assign(figures, {
   vmStarts: finishedRuns.reduce((m, r) => ((m[r.timings?.vmStart ?? '?'] = (m[r.timings?.vmStart ?? '?'] ?? 0) + 1), m), {}),
   maxConcurrentQemu: maxQemu,
   qemuSamples: samples,
-  killed: killed && { ...killed, runs: runsOf(killedSub) },
+  killed: killed && {
+    ...killed,
+    runs: runsOf(killedSub),
+    // how long its job waited for another worker (bullmq's lock, JOB_LOCK_MS, or the reconciler's stale heartbeat)
+    gradedAgainAfterSeconds: (() => {
+      const again = killedSub?.runs.filter((r) => r.status === 'finished').at(0);
+      return again ? Math.round((again.startedAt.getTime() - burstStart) / 1000 - killed.at) : null;
+    })(),
+  },
   restarted: restarted && { ...restarted, runs: runsOf(subs.find((s) => s.id === restarted.submissionId)) },
   events,
   workerMetrics: metrics,
