@@ -60,6 +60,14 @@ export const WorkerEnv = z.object({
   LTI_SERVICE_RETRY_SCHEDULE_MS: z.string().regex(/^\d+(,\d+)*$/).optional(),
   /** similarity checks (Dolos): how often the worker looks for queued checks and assignments past their due date (0: off) */
   SIMILARITY_POLL_MS: z.coerce.number().int().min(0).default(10_000),
+  // health and metrics (issue 11)
+  /** /healthz and /metrics (Prometheus) on this port; unset: no HTTP server */
+  WORKER_HTTP_PORT: z.coerce.number().int().min(0).max(65535).optional(),
+  WORKER_HTTP_HOST: z.string().min(1).default('0.0.0.0'),
+  /** the doctor's checks and the environment pins are run at start and again this often */
+  HEALTH_RECHECK_MS: z.coerce.number().int().min(1000).default(60_000),
+  /** check: pin this worker's kernel keys (and LTI key) when the service has none, refuse to grade when they differ; repin: make this worker's the service's */
+  ENVIRONMENT_PIN: z.enum(['check', 'repin']).default('check'),
 }).extend(GradingRetryEnv.shape);
 export type WorkerEnv = z.infer<typeof WorkerEnv>;
 
@@ -81,6 +89,12 @@ export interface WorkerConfig {
   lms?: Partial<WorkerLmsConfig>;
   /** the similarity loop's period (ms); absent or 0: this worker runs no similarity checks */
   similarityPollMs?: number;
+  /**
+   * health gate and metrics (issue 11): the grader's doctor checks and the environment pins at
+   * start and every recheckMs; the worker takes grading jobs only while they pass. Absent: no
+   * checks (the worker takes jobs at once), no HTTP server.
+   */
+  health?: { recheckMs: number; repin: boolean; http?: { host: string; port: number } };
 }
 
 export interface WorkerLmsConfig {
@@ -116,6 +130,11 @@ export function workerConfigFromEnv(env: WorkerEnv): WorkerConfig {
     },
     heartbeat: { intervalMs: env.HEARTBEAT_INTERVAL_MS, staleSeconds: env.HEARTBEAT_STALE_SECONDS },
     similarityPollMs: env.SIMILARITY_POLL_MS,
+    health: {
+      recheckMs: env.HEALTH_RECHECK_MS,
+      repin: env.ENVIRONMENT_PIN === 'repin',
+      ...(env.WORKER_HTTP_PORT !== undefined ? { http: { host: env.WORKER_HTTP_HOST, port: env.WORKER_HTTP_PORT } } : {}),
+    },
     lms: {
       toolKeysFile: env.LTI_TOOL_KEYS,
       allowInsecureUrls: env.LTI_ALLOW_INSECURE_URLS,

@@ -9,6 +9,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { WorkerConfig } from './config.js';
 import type { Grader } from './grader.js';
+import type { WorkerMetrics } from './health.js';
 
 export interface ProcessorDeps {
   db: Db;
@@ -16,6 +17,7 @@ export interface ProcessorDeps {
   grader: Grader;
   config: WorkerConfig;
   logger: Logger;
+  metrics?: WorkerMetrics;
 }
 
 /** Raised inside a job when the worker is shutting down: the job is handed back, not failed. */
@@ -103,7 +105,22 @@ export function createProcessor(deps: ProcessorDeps, signals: { register(jobId: 
       logger.warn({ err, submissionId }, 'could not record event'),
     );
 
-  return async function process(job: Job<GradingJobData>, token?: string): Promise<JobOutcome> {
+  const { metrics } = deps;
+  const measured = async (job: Job<GradingJobData>, token?: string): Promise<JobOutcome> => {
+    try {
+      const outcome = await process(job, token);
+      metrics?.outcome(outcome);
+      return outcome;
+    } catch (err) {
+      metrics?.outcome(err instanceof InfrastructureError ? 'infrastructure-error' : err instanceof DelayedError || err instanceof ShutdownAbort ? 'released' : 'failed');
+      throw err;
+    } finally {
+      metrics?.stage(String(job.id), undefined);
+    }
+  };
+  return metrics ? measured : process;
+
+  async function process(job: Job<GradingJobData>, token?: string): Promise<JobOutcome> {
     const data = GradingJobData.parse(job.data);
     const log = logger.child({ jobId: job.id, submissionId: data.submissionId, generation: data.generation });
 
@@ -208,8 +225,10 @@ export function createProcessor(deps: ProcessorDeps, signals: { register(jobId: 
           }
         });
         void job.updateProgress({ stage, message }).catch(() => {});
+        metrics?.stage(String(job.id), stage);
       };
       result = await grader.grade({ exercise, sourceDir: workDir, onProgress, signal: controller.signal });
+      metrics?.graded(result);
       await chain;
     } catch (err) {
       thrown = err;
@@ -253,6 +272,7 @@ export function createProcessor(deps: ProcessorDeps, signals: { register(jobId: 
           buildLog: cap(result?.build.log),
           consoleLog: cap(result?.console),
           ...(result ? { timings: result.timings as unknown as Prisma.InputJsonValue } : {}),
+          ...environmentColumns(result),
         },
       });
       const failed = await db.gradingRun.count({ where: failedRunsWhere(submission.id, submission.generation) });
@@ -297,6 +317,7 @@ export function createProcessor(deps: ProcessorDeps, signals: { register(jobId: 
           buildLog: cap(r.build.log),
           consoleLog: cap(r.console),
           consoleTruncatedBytes: r.consoleTruncatedBytes ?? null,
+          ...environmentColumns(r),
           finishedAt: new Date(),
         },
       });
@@ -356,7 +377,13 @@ export function createProcessor(deps: ProcessorDeps, signals: { register(jobId: 
     await event(submission.id, 'verdict', 'done', r.summary, run.attempt, { verdict: r.verdict, score, maxScore: maxPoints });
     log.info({ verdict: r.verdict, score, timings: r.timings }, 'graded');
     return 'graded';
-  };
+  }
+}
+
+/** What graded a run (issue 11): the kernel's cache key, the harness build, the spec's hash. */
+function environmentColumns(r: GradeResult | undefined) {
+  const e = r?.environment;
+  return e ? { kernelKey: e.kernelKey, harnessHash: e.harnessHash, exerciseHash: e.exerciseHash } : {};
 }
 
 /** The submission's final state once its retry cap is reached: `error`, visible, not charged (once). */

@@ -67,3 +67,5 @@ export {
 } from './lms-assets.js';
 export { pinnedVersion, decideVersion, NoPublishedVersionError } from './exercises.js';
 export { effectiveDueAt, latePolicyOf, latenessOf, requeuePassbacks } from './late.js';
+export { checkEnvironmentPin, environmentPins, type PinCheck } from './pins.js';
+export type { EnvironmentPin } from './generated/client.js';

@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { open } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { ensureHarness } from '@kgrader/harness';
 import { locateKernel, type KernelInfo } from '@kgrader/kernel';
@@ -46,7 +47,15 @@ export async function doctor(config: EngineConfig): Promise<DoctorCheck[]> {
   await check('accelerator', async () => {
     if (!kernel) throw new Error('needs the kernel');
     const { accel } = await gradingImage(config, kernel);
-    return accel === 'kvm' ? 'KVM' : 'TCG (software emulation; KVM absent or not usable)';
+    if (accel === 'kvm') {
+      // chosen (KGRADER_ACCEL=kvm) rather than probed: the device must at least open
+      const kvm = await open('/dev/kvm', 'r+').catch((err: NodeJS.ErrnoException) => {
+        throw new Error(`KVM was chosen but /dev/kvm cannot be opened (${err.code ?? err.message}): pass the device or use KGRADER_ACCEL=auto`);
+      });
+      await kvm.close();
+      return 'KVM';
+    }
+    return 'TCG (software emulation; KVM absent or not usable)';
   });
   return checks;
 }

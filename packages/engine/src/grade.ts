@@ -68,6 +68,8 @@ export async function gradeSubmission(opts: GradeOptions): Promise<GradeResult> 
       throw err;
     }
 
+    // what grades it, recorded with every verdict (a build failure too: it built against this kernel)
+    const environment = await environmentOf(config, kernel, exercise, opts.exerciseVersion);
     progress('building', `compiling against Linux ${kernel.kernelRelease} (KASAN, lockdep, kmemleak, UBSAN)`);
     let compiled: CompiledModule;
     try {
@@ -78,8 +80,10 @@ export async function gradeSubmission(opts: GradeOptions): Promise<GradeResult> 
     }
     const build = { ok: compiled.ok, log: compiled.log, diagnostics: compiled.diagnostics };
     const buildSeconds = round(compiled.seconds);
-    const buildOnly = (policyFindings: Finding[] = []) =>
-      decideVerdict({ exercise, build, policyFindings, findings: [], moduleName: compiled.module, timings: { build: buildSeconds, boot: 0, run: 0, analyze: 0, total: seconds(started) } });
+    const buildOnly = (policyFindings: Finding[] = []) => ({
+      ...decideVerdict({ exercise, build, policyFindings, findings: [], moduleName: compiled.module, timings: { build: buildSeconds, boot: 0, run: 0, analyze: 0, total: seconds(started) } }),
+      environment,
+    });
     if (!compiled.ok || !compiled.inspection) {
       progress('done', 'build failed');
       return buildOnly();
@@ -89,7 +93,6 @@ export async function gradeSubmission(opts: GradeOptions): Promise<GradeResult> 
       progress('done', 'the module uses what the exercise does not allow');
       return buildOnly(policyFindings);
     }
-    const environment = await environmentOf(config, kernel, exercise, opts.exerciseVersion);
 
     const run = (kernelInfo: KernelInfo, module: CompiledModule, spec: ExerciseSpec, tag: string) =>
       inVmSlot(config, opts.signal, progress, () => runPhase({ kernel: kernelInfo, compiled: module, exercise: spec, config, workDir, tag, progress, ...(opts.timeoutSeconds ? { timeoutSeconds: opts.timeoutSeconds } : {}), ...(opts.signal ? { signal: opts.signal } : {}) }));

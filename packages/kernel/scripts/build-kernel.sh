@@ -46,6 +46,11 @@ key="${src_version}-${flavor}-${config_hash}"
 dir="$cache_root/kernel/$key"
 
 if [ "$print_dir" = 1 ]; then echo "$dir"; exit 0; fi
+# built already (the usual case, and the only one a read-only cache allows): no lock, no writes
+if [ -f "$dir/kernel.json" ]; then
+  echo "build-kernel: cached kernel $key at $dir"
+  exit 0
+fi
 
 mkdir -p "$cache_root/kernel"
 exec 9>"$cache_root/kernel/.build.lock"

@@ -54,7 +54,10 @@ export async function locateKernel(cacheDir: string, flavor: KernelFlavor = 'kas
   } catch {
     throw new KernelNotBuiltError(`the ${flavor} grading kernel is not built yet (expected ${dir}); run: npm run setup`);
   }
-  return KernelInfo.parse(JSON.parse(manifest));
+  const info = KernelInfo.parse(JSON.parse(manifest));
+  // the manifest's paths are where the kernel was built; the cache may be mounted elsewhere since
+  // (a container's volume, a copy on another host): the files are where the manifest is
+  return { ...info, tree: `${dir}/linux`, bzImage: `${dir}/linux/arch/x86/boot/bzImage` };
 }
 
 /** A fixed PATH and locale: the build script must not depend on the caller's environment. */

@@ -1,5 +1,6 @@
 // The tool key file: a JSON array of private JWKs, the current key first and retiring keys after
 // it. Written by `kgrader-admin lti-keygen`, read by the API (JWKS) and the worker (AGS assertions).
+import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { JWK } from 'jose';
@@ -49,7 +50,8 @@ export async function ensureToolKeyFile(
   const fresh = await exportToolKey(await generateToolKey(opts.alg ?? 'RS256'));
   const all = [fresh, ...existing.slice(0, opts.keep ?? 1)];
   await mkdir(dirname(path), { recursive: true });
-  const tmp = `${path}.${process.pid}.tmp`;
+  // a name of its own (pids repeat across containers sharing the key volume), renamed into place
+  const tmp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
   await writeFile(tmp, `${JSON.stringify(all, null, 2)}\n`, { mode: 0o600 });
   await chmod(tmp, 0o600);
   await rename(tmp, path);

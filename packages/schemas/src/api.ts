@@ -293,6 +293,10 @@ export const RunOut = z
     summary: z.string().nullable(),
     infrastructureError: z.string().nullable(),
     timings: z.record(z.string(), z.number()).nullable(),
+    /** what graded it (issue 11): the grading kernel's key, the harness build, the spec's hash, the pinned exercise version */
+    environment: z
+      .object({ kernelKey: z.string().nullable(), harnessHash: z.string().nullable(), exerciseHash: z.string().nullable(), exerciseVersionId: Uuid.nullable() })
+      .optional(),
     startedAt: IsoDate,
     finishedAt: IsoDate.nullable(),
   })

@@ -67,6 +67,7 @@ export function runOut(r: GradingRun): RunOut {
     // the durations only: the engine also records how the VM started (`vmStart: "restore"|"boot"`),
     // which the wire schema's number map would refuse (a 500 on every graded submission)
     timings: r.timings && typeof r.timings === 'object' ? Object.fromEntries(Object.entries(r.timings as Record<string, unknown>).filter((e): e is [string, number] => typeof e[1] === 'number')) : null,
+    environment: { kernelKey: r.kernelKey, harnessHash: r.harnessHash, exerciseHash: r.exerciseHash, exerciseVersionId: r.exerciseVersionId },
     startedAt: r.startedAt.toISOString(),
     finishedAt: iso(r.finishedAt),
   };
