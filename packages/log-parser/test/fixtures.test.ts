@@ -152,6 +152,15 @@ const DETAILS: Record<string, Record<string, Details>> = {
     'WARNING: locking bug in msgbuf_write': { kind: 'lockdep', test: 'write_read' },
     'BUG: sleeping function called from invalid context in msgbuf_read': { kind: 'atomic-sleep', count: 5 },
   },
+  'real/ticker-buggy-plain-spinlock.log': {
+    // 6.1 prints valid_state between print_usage_bug and mark_lock: the title must still name the driver
+    'inconsistent lock state in ticker_read': {
+      kind: 'lockdep',
+      test: 'records',
+      keyFrames: ['_raw_spin_lock', 'ticker_read', 'vfs_read'],
+      stackLabels: ['{IN-SOFTIRQ-W} state was registered at'],
+    },
+  },
   'real/buggy-leak-on-unload.log': {
     'memory leak in 0xffffffffa0000028': { kind: 'kmemleak', test: 'kmemleak', keyFrames: ['__kmalloc', '0xffffffffa0000028', 'vfs_write'] },
   },
