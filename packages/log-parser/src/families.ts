@@ -540,7 +540,9 @@ export const REPORT_GROUPS: readonly ReportGroup[] = [
         kind: 'lockdep',
         match: [/WARNING: bad unlock balance detected!/],
         title: 'WARNING: bad unlock balance in {frame}',
-        stack: { steps: [find(PC_FUNC), callTrace, 'trace'] },
+        // kgrader: the releasing PC of a module already unloaded (a timer it left running) is a bare
+        // address; it names the report (the symbolizer can still map it) instead of `corrupted`
+        stack: { steps: [find(new RegExp(String.raw`${PC} +(?:${FUNC}|(0x[0-9a-f]+)\s*$)`)), callTrace, 'trace'] },
         end: 'trace',
         details: 'lockdep',
       },

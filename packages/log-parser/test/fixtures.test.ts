@@ -161,6 +161,12 @@ const DETAILS: Record<string, Record<string, Details>> = {
       stackLabels: ['{IN-SOFTIRQ-W} state was registered at'],
     },
   },
+  'real/ticker-buggy-no-timer-cancel.log': {
+    // the timer fires after unload: the releasing PC is a bare address (no module symbol left)
+    'WARNING: bad unlock balance in 0xffffffffc03e02b2': { kind: 'lockdep', test: 'load_cycles', keyFrames: ['lock_release', '_raw_spin_unlock_irqrestore'] },
+    'KASAN: vmalloc-out-of-bounds Write in detach_timer': { kind: 'kasan', test: 'load_cycles', keyFrames: ['detach_timer', '__run_timers'] },
+    'BUG: unable to handle kernel paging request in detach_timer': { kind: 'oops', test: 'load_cycles', consequenceOf: 1, keyFrames: ['detach_timer', '__run_timers'] },
+  },
   'real/buggy-leak-on-unload.log': {
     'memory leak in 0xffffffffa0000028': { kind: 'kmemleak', test: 'kmemleak', keyFrames: ['__kmalloc', '0xffffffffa0000028', 'vfs_write'] },
   },

@@ -135,6 +135,7 @@ static ssize_t ticker_read(struct file *file, char __user *buf, size_t count, lo
 		if (wait_event_interruptible(ticker_wait, ticker_has_records()))
 			return -ERESTARTSYS;
 	}
+	n = min_t(unsigned int, n, RING_SIZE);
 	ret = copy_to_user(buf, read_buf, n * REC_SIZE) ? -EFAULT : n * REC_SIZE;
 	mutex_unlock(&read_mutex);
 	return ret;

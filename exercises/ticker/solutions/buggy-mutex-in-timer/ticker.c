@@ -66,14 +66,10 @@ static void ticker_tick(struct timer_list *t)
 	wake_up_interruptible(&ticker_wait);
 }
 
+/* a glance without the mutex: wait_event's condition must not sleep */
 static bool ticker_has_records(void)
 {
-	bool any;
-
-	mutex_lock(&ticker_mutex);
-	any = ring_count > 0;
-	mutex_unlock(&ticker_mutex);
-	return any;
+	return READ_ONCE(ring_count) > 0;
 }
 
 static ssize_t ticker_read(struct file *file, char __user *buf, size_t count, loff_t *ppos)
@@ -94,7 +90,7 @@ static ssize_t ticker_read(struct file *file, char __user *buf, size_t count, lo
 		if (wait_event_interruptible(ticker_wait, ticker_has_records()))
 			return -ERESTARTSYS;
 	}
-	n = min_t(size_t, count / REC_SIZE, ring_count);
+	n = min3(count / REC_SIZE, (size_t)ring_count, (size_t)RING_SIZE);
 	for (i = 0; i < n; i++)
 		read_buf[i] = ring[(ring_head + i) % RING_SIZE];
 	ring_head = (ring_head + n) % RING_SIZE;
