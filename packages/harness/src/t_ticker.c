@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -739,6 +740,10 @@ out:
 struct tk_reader {
 	int id;
 	int fd;
+	int spin; /* non-blocking, reading in a tight loop: always inside read() when a record lands */
+	int slow; /* reads into a page it has just dropped: its copy_to_user faults and, while the
+		     locker thread holds mmap_lock, sleeps inside read() */
+	unsigned char *page;
 	pthread_t th;
 	int started;
 	atomic_int done;
@@ -754,15 +759,18 @@ static void *tk_reader_main(void *arg)
 {
 	struct tk_reader *rd = arg;
 	static const size_t sizes[] = { 16, 40, 64, 160, 512, 1024 };
-	unsigned char buf[1024];
+	unsigned char stack_buf[1024];
+	unsigned char *buf = rd->slow ? rd->page : stack_buf;
 	unsigned i = (unsigned)rd->id;
 	while (atomic_load(&readers_run)) {
 		size_t count = sizes[i++ % (sizeof(sizes) / sizeof(sizes[0]))];
+		if (rd->slow)
+			madvise(buf, 4096, MADV_DONTNEED);
 		ssize_t r = read(rd->fd, buf, count);
 		if (r < 0) {
 			if (errno == EINTR)
 				rd->eintr++;
-			else if (errno != EAGAIN) {
+			else if (errno != EAGAIN && errno != EWOULDBLOCK) {
 				rd->errors++;
 				rd->last_err = errno;
 				sleep_ms(1);
@@ -864,6 +872,29 @@ static void *tk_ioctl_main(void *arg)
 	return NULL;
 }
 
+/*
+ * Holds the process's mmap_lock for writing again and again (mprotect over a populated region),
+ * so that a page fault in copy_to_user waits: a read() that sleeps between taking a record and
+ * moving the ring on, the window in which an unlocked ring hands the same record to another reader.
+ */
+struct tk_locker {
+	unsigned char *region;
+	size_t len;
+	pthread_t th;
+	unsigned long rounds;
+};
+
+static void *tk_locker_main(void *arg)
+{
+	struct tk_locker *lk = arg;
+	while (atomic_load(&helpers_run)) {
+		mprotect(lk->region, lk->len, PROT_READ);
+		mprotect(lk->region, lk->len, PROT_READ | PROT_WRITE);
+		lk->rounds++;
+	}
+	return NULL;
+}
+
 struct tk_storm {
 	const char *dev;
 	pthread_t th;
@@ -892,8 +923,12 @@ static void *tk_storm_main(void *arg)
 static struct tk_reader tk_readers[TK_MAX_READERS];
 static struct tk_seen tk_all[TK_LOG_CAP * 4 + TK_LOG_CAP];
 
-/* Starts n readers: the first two share one descriptor, the others open their own. */
-static int tk_start_readers(struct ctx *c, int n, int *shared_fd)
+/*
+ * Starts n readers: the first two share one descriptor, the others open their own; the last
+ * `spinners` of them read non-blocking in a tight loop (two CPUs: a reader is inside read() on
+ * each when a record lands, which is what makes an unlocked ring hand one record to two).
+ */
+static int tk_start_readers(struct ctx *c, int n, int spinners, int slow, int *shared_fd)
 {
 	*shared_fd = -1;
 	atomic_store(&readers_run, 1);
@@ -901,14 +936,23 @@ static int tk_start_readers(struct ctx *c, int n, int *shared_fd)
 		struct tk_reader *rd = &tk_readers[i];
 		memset(rd, 0, sizeof(*rd));
 		rd->id = i;
+		rd->spin = i >= n - spinners;
+		rd->slow = !rd->spin && i >= n - spinners - slow;
+		if (rd->slow) {
+			rd->page = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+			if (rd->page == MAP_FAILED) {
+				error_(c, "mmap: %s\n", strerror(errno));
+				return -1;
+			}
+		}
 		tk_log_init(&rd->log, rd->store, TK_LOG_CAP / 4);
-		if (i < 2 && *shared_fd >= 0) {
+		if (i < 2 && *shared_fd >= 0 && !rd->spin && !rd->slow) {
 			rd->fd = *shared_fd;
 		} else {
-			rd->fd = tk_open(c, 0);
+			rd->fd = tk_open(c, rd->spin ? O_NONBLOCK : 0);
 			if (rd->fd < 0)
 				return -1;
-			if (i == 0 && n > 1)
+			if (i == 0 && n > 1 && !rd->spin && !rd->slow)
 				*shared_fd = rd->fd;
 		}
 		int e = pthread_create(&rd->th, NULL, tk_reader_main, rd);
@@ -923,9 +967,37 @@ static int tk_start_readers(struct ctx *c, int n, int *shared_fd)
 
 static void tk_close_readers(int n)
 {
-	for (int i = 0; i < n; i++)
+	for (int i = 0; i < n; i++) {
 		if (tk_readers[i].fd > 0 && !(i == 1 && tk_readers[1].fd == tk_readers[0].fd))
 			close(tk_readers[i].fd);
+		if (tk_readers[i].slow && tk_readers[i].page && tk_readers[i].page != MAP_FAILED)
+			munmap(tk_readers[i].page, 4096);
+	}
+}
+
+/* The locker's region (populated) and thread; 0 when it runs. */
+static int tk_start_locker(struct tk_locker *lk)
+{
+	memset(lk, 0, sizeof(*lk));
+	lk->len = 8u << 20;
+	lk->region = mmap(NULL, lk->len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (lk->region == MAP_FAILED)
+		return -1;
+	memset(lk->region, 1, lk->len);
+	if (pthread_create(&lk->th, NULL, tk_locker_main, lk)) {
+		munmap(lk->region, lk->len);
+		lk->region = MAP_FAILED;
+		return -1;
+	}
+	return 0;
+}
+
+static void tk_stop_locker(struct tk_locker *lk, int started)
+{
+	if (!started)
+		return;
+	pthread_join(lk->th, NULL);
+	munmap(lk->region, lk->len);
 }
 
 /* Per-reader problems and the counts; returns how many records the readers got. */
@@ -946,16 +1018,20 @@ static size_t tk_report_readers(struct ctx *c, int n)
 		if (rd->errors)
 			fail(c, "reader %d: %lu read(s) failed with %s\n", i, rd->errors, errname(rd->last_err));
 	}
-	out(c, "records per reader (0 and 1 share a descriptor): %s\n", line);
+	out(c, "records per reader (0 and 1 share a descriptor; %s): %s\n",
+	    "then readers into a page dropped before each read, then readers spinning on non-blocking reads", line);
 	return total;
 }
 
 void t_ticker_readers(struct ctx *c)
 {
 	int n = (int)test_param_long(c->test, "readers", 4);
+	int spinners = (int)test_param_long(c->test, "spinners", 1);
+	int slow = (int)test_param_long(c->test, "slow", 1);
 	uint32_t period = (uint32_t)test_param_long(c->test, "period", 1);
 	long ms = test_param_long(c->test, "seconds", 2) * 1000;
-	if (n < 1 || n > TK_MAX_READERS || period < 1 || period > 1000 || ms < 100 || ms > 60000) {
+	if (n < 1 || spinners < 0 || slow < 0 || n + spinners + slow > TK_MAX_READERS || period < 1 ||
+	    period > 1000 || ms < 100 || ms > 60000) {
 		error_(c, "bad parameters");
 		return;
 	}
@@ -977,7 +1053,8 @@ void t_ticker_readers(struct ctx *c)
 		fail(c, "no record within 3 s at a period of %d ms\n", TK_QUIET_MS);
 		goto out;
 	}
-	if (tk_start_readers(c, n, &shared) < 0) {
+	n += spinners + slow;
+	if (tk_start_readers(c, n, spinners, slow, &shared) < 0) {
 		tk_stop_readers(c, tk_readers, n);
 		goto close_readers;
 	}
@@ -985,6 +1062,8 @@ void t_ticker_readers(struct ctx *c)
 	io.period = period;
 	atomic_store(&helpers_run, 1);
 	int have_io = pthread_create(&io.th, NULL, tk_ioctl_main, &io) == 0;
+	static struct tk_locker lk;
+	int have_lk = slow > 0 && tk_start_locker(&lk) == 0;
 	tk_set_period(c, fd, period);
 	uint64_t t0 = now_mono_ms();
 	while (now_mono_ms() - t0 < (uint64_t)ms)
@@ -992,6 +1071,7 @@ void t_ticker_readers(struct ctx *c)
 	atomic_store(&helpers_run, 0);
 	if (have_io)
 		pthread_join(io.th, NULL);
+	tk_stop_locker(&lk, have_lk);
 	tk_set_period(c, fd, TK_QUIET_MS);
 	stopped = tk_stop_readers(c, tk_readers, n) == 0;
 	tk_drain(fd, &mine);
@@ -999,9 +1079,11 @@ void t_ticker_readers(struct ctx *c)
 		goto close_readers;
 
 	size_t total = tk_report_readers(c, n);
-	out(c, "%d readers for %.1f s at a period of %u ms, TICKER_GET_DROPS/SET_PERIOD/poll racing "
+	out(c, "%d blocking readers, %d whose reads fault (mmap_lock held by mprotect %lu times) and %d "
+	       "non-blocking ones for %.1f s at a period of %u ms, TICKER_GET_DROPS/SET_PERIOD/poll racing "
 	       "(%lu calls); the checking thread read %zu records before and after\n",
-	    n, (double)ms / 1000, period, io.calls, mine.n);
+	    n - spinners - slow, slow, have_lk ? lk.rounds * 2 : 0, spinners, (double)ms / 1000, period, io.calls,
+	    mine.n);
 	if (io.problem[0])
 		fail(c, "%s\n", io.problem);
 	if (io.errors)
@@ -1038,8 +1120,10 @@ out:
 void t_ticker_race_ioctl(struct ctx *c)
 {
 	int n = (int)test_param_long(c->test, "readers", 3);
+	int spinners = (int)test_param_long(c->test, "spinners", 1);
+	int slow = (int)test_param_long(c->test, "slow", 1);
 	long ms = test_param_long(c->test, "seconds", 2) * 1000;
-	if (n < 1 || n > TK_MAX_READERS || ms < 100 || ms > 60000) {
+	if (n < 1 || spinners < 0 || slow < 0 || n + spinners + slow > TK_MAX_READERS || ms < 100 || ms > 60000) {
 		error_(c, "bad parameters");
 		return;
 	}
@@ -1052,7 +1136,8 @@ void t_ticker_race_ioctl(struct ctx *c)
 	static struct tk_storm storm;
 	memset(&io, 0, sizeof(io));
 	memset(&storm, 0, sizeof(storm));
-	if (tk_start_readers(c, n, &shared) < 0) {
+	n += spinners + slow;
+	if (tk_start_readers(c, n, spinners, slow, &shared) < 0) {
 		tk_stop_readers(c, tk_readers, n);
 		goto close_readers;
 	}
@@ -1062,6 +1147,8 @@ void t_ticker_race_ioctl(struct ctx *c)
 	atomic_store(&helpers_run, 1);
 	int have_io = pthread_create(&io.th, NULL, tk_ioctl_main, &io) == 0;
 	int have_storm = pthread_create(&storm.th, NULL, tk_storm_main, &storm) == 0;
+	static struct tk_locker lk;
+	int have_lk = slow > 0 && tk_start_locker(&lk) == 0;
 	uint64_t t0 = now_mono_ms();
 	while (now_mono_ms() - t0 < (uint64_t)ms)
 		sleep_ms(50);
@@ -1070,13 +1157,15 @@ void t_ticker_race_ioctl(struct ctx *c)
 		pthread_join(io.th, NULL);
 	if (have_storm)
 		pthread_join(storm.th, NULL);
+	tk_stop_locker(&lk, have_lk);
 	tk_set_period(c, fd, 10);
 	int stopped = tk_stop_readers(c, tk_readers, n) == 0;
 
 	size_t total = tk_report_readers(c, n);
-	out(c, "%d readers for %.1f s with TICKER_FLUSH, SET_PERIOD(1..20 and 0), GET_DROPS and poll "
-	       "racing (%lu calls) and open/read/close storms (%lu opens, %lu refused)\n",
-	    n, (double)ms / 1000, io.calls, storm.opens, storm.fails);
+	out(c, "%d blocking readers, %d whose reads fault and %d non-blocking ones for %.1f s with "
+	       "TICKER_FLUSH, SET_PERIOD(1..20 and 0), GET_DROPS and poll racing (%lu calls) and "
+	       "open/read/close storms (%lu opens, %lu refused)\n",
+	    n - spinners - slow, slow, spinners, (double)ms / 1000, io.calls, storm.opens, storm.fails);
 	if (io.problem[0])
 		fail(c, "%s\n", io.problem);
 	if (io.errors)
