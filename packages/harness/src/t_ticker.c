@@ -494,7 +494,7 @@ void t_ticker_blocking(struct ctx *c)
 		uint64_t t_sig = now_mono_ms();
 		pthread_kill(b.th, SIGUSR1);
 		if (bread_wait(&b, 2000)) {
-			if (b.r > 0 && b.t_end - t_sig > 500) {
+			if (b.r > 0 && b.t_end > t_sig + 500) {
 				fail(c, "a blocked read sent a signal went on waiting: it returned a record %llu ms "
 					"later (it sleeps uninterruptibly; wait_event_interruptible returns "
 					"-ERESTARTSYS)\n", (unsigned long long)(b.t_end - t_sig));
