@@ -259,7 +259,7 @@ struct tk_account {
 	uint64_t missing;         /* seqs in [first, last] nobody got */
 	uint64_t first_missing;
 	uint64_t dups;            /* records whose seq someone else (or the same reader) got too */
-	uint64_t first_dup;
+	uint64_t first_dup;       /* preferably one two different readers got */
 	int dup_who[2];
 };
 /* Sorts s by seq and counts what is missing and duplicated. */

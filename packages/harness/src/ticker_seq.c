@@ -29,7 +29,8 @@ void tk_account(struct tk_seen *s, size_t n, struct tk_account *a)
 	a->last = s[n - 1].seq;
 	for (size_t i = 1; i < n; i++) {
 		if (s[i].seq == s[i - 1].seq) {
-			if (!a->dups) {
+			/* the first one, or the first that two different readers got (the clearer story) */
+			if (!a->dups || (a->dup_who[0] == a->dup_who[1] && s[i].who != s[i - 1].who)) {
 				a->first_dup = s[i].seq;
 				a->dup_who[0] = s[i - 1].who;
 				a->dup_who[1] = s[i].who;

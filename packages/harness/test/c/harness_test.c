@@ -186,6 +186,15 @@ static void test_ticker_accounting(void)
 	CHECK(tk_account_explain(&a, 0, why, sizeof(why)) < 0 &&
 	      strstr(why, "seq 12 was read twice (by reader 1 and by reader 3)") != NULL, "message: %s", why);
 
+	/* a reader that got a record twice, and later two readers the same one: the message names the two */
+	struct tk_seen both[] = { { 20, 2 }, { 20, 2 }, { 21, 0 }, { 22, 0 }, { 22, 4 } };
+	tk_account(both, 5, &a);
+	CHECK(a.dups == 2 && a.first_dup == 22 && a.dup_who[0] == 0 && a.dup_who[1] == 4, "dups %llu, first %llu by %d and %d",
+	      (unsigned long long)a.dups, (unsigned long long)a.first_dup, a.dup_who[0], a.dup_who[1]);
+	struct tk_seen same[] = { { 30, 1 }, { 30, 1 } };
+	tk_account(same, 2, &a);
+	CHECK(a.dups == 1 && a.first_dup == 30 && a.dup_who[0] == 1 && a.dup_who[1] == 1, "one reader twice");
+
 	/* nothing read is a problem of its own; one record alone is consistent */
 	tk_account(dup, 0, &a);
 	CHECK(tk_account_explain(&a, 0, why, sizeof(why)) < 0, "no record accepted");
