@@ -72,7 +72,7 @@ describe('kgrader usage errors exit 2', () => {
   test('unknown exercise', async () => {
     const run = await runCli(['grade', `${repoRoot}exercises/msgbuf/solutions/reference`, '--exercise', 'nope']);
     assert.equal(run.code, 2);
-    assert.match(run.stderr, /unknown exercise "nope"; known: chardev-generic, msgbuf/);
+    assert.match(run.stderr, /unknown exercise "nope"; known: chardev-generic, msgbuf, ticker/);
   });
   test('missing --exercise', async () => {
     const run = await runCli(['grade', `${repoRoot}exercises/msgbuf/solutions/reference`]);

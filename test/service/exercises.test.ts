@@ -74,6 +74,7 @@ describe('exercise authoring and versions', { timeout: 180_000 }, () => {
     assert.deepEqual(rows.map((r) => [r.exercise.slug, r.version, r.status, r.origin, r.exercise.courseId]), [
       ['chardev-generic', 1, 'published', 'seed', null],
       ['msgbuf', 1, 'published', 'seed', null],
+      ['ticker', 1, 'published', 'seed', null],
     ]);
     const msgbuf = rows.find((r) => r.exercise.slug === 'msgbuf')!;
     assert.ok((msgbuf.solutions as unknown[]).length >= 10, 'the shipped solutions are stored with the version');
@@ -81,7 +82,7 @@ describe('exercise authoring and versions', { timeout: 180_000 }, () => {
     assert.equal((await env.db.assignment.findUniqueOrThrow({ where: { id: s.assignmentId } })).exerciseVersionId, null);
     const again = await seedShippedExercises(env.db);
     assert.deepEqual(again, { seeded: [], changed: [] });
-    assert.equal(await env.db.exerciseVersion.count(), 2);
+    assert.equal(await env.db.exerciseVersion.count(), 3);
     assert.equal((await env.db.assignment.findUniqueOrThrow({ where: { id: s.assignmentId } })).exerciseVersionId, msgbuf.id);
     const a = await api(env, 'GET', `/api/v1/assignments/${s.assignmentId}`, { token: T().student });
     assert.equal(a.body.exerciseVersion, 1);
@@ -125,9 +126,9 @@ describe('exercise authoring and versions', { timeout: 180_000 }, () => {
     const rename = await api(env, 'PUT', `/api/v1/exercises/${exerciseId}/draft`, { token: T().instructor, json: miniDraft({ slug: 'renamed' }) });
     assert.equal(rename.status, 422);
     const list = await api(env, 'GET', `/api/v1/courses/${s.courseId}/exercises`, { token: T().instructor });
-    assert.deepEqual(list.body.map((e: { slug: string }) => e.slug), ['chardev-generic', 'mini-msgbuf', 'msgbuf']);
+    assert.deepEqual(list.body.map((e: { slug: string }) => e.slug), ['chardev-generic', 'mini-msgbuf', 'msgbuf', 'ticker']);
     const otherList = await api(env, 'GET', `/api/v1/courses/${s.otherCourseId}/exercises`, { token: T().other });
-    assert.deepEqual(otherList.body.map((e: { slug: string }) => e.slug), ['chardev-generic', 'msgbuf'], "another course does not see this course's exercises");
+    assert.deepEqual(otherList.body.map((e: { slug: string }) => e.slug), ['chardev-generic', 'msgbuf', 'ticker'], "another course does not see this course's exercises");
   });
 
   it("students and other courses' instructors cannot read or change an exercise; shipped exercises are read by instructors and changed by admins only", async () => {

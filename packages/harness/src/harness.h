@@ -238,6 +238,39 @@ void t_sweep_pointers(struct ctx *c);
 void t_sweep_modes(struct ctx *c);
 void t_sweep_ioctl(struct ctx *c);
 void t_load_cycles(struct ctx *c);
+void t_ticker_records(struct ctx *c);
+void t_ticker_blocking(struct ctx *c);
+void t_ticker_period(struct ctx *c);
+void t_ticker_sequence(struct ctx *c);
+void t_ticker_readers(struct ctx *c);
+void t_ticker_race_ioctl(struct ctx *c);
+void t_ticker_unload_blocked(struct ctx *c);
+
+/* ------------------------------------------- ticker record checks (ticker_seq.c, pure) */
+
+/* one record some reader got: its seq, and who (reader index; -1: the checking thread) */
+struct tk_seen {
+	uint64_t seq;
+	int who;
+};
+struct tk_account {
+	size_t n;                 /* records */
+	uint64_t first, last;     /* lowest and highest seq */
+	uint64_t missing;         /* seqs in [first, last] nobody got */
+	uint64_t first_missing;
+	uint64_t dups;            /* records whose seq someone else (or the same reader) got too */
+	uint64_t first_dup;       /* preferably one two different readers got */
+	int dup_who[2];
+};
+/* Sorts s by seq and counts what is missing and duplicated. */
+void tk_account(struct tk_seen *s, size_t n, struct tk_account *a);
+/* 0 when every missing seq is a drop and nothing was read twice; else -1 and a sentence in why. */
+int tk_account_explain(const struct tk_account *a, uint64_t drops, char *why, size_t len);
+/* Index of the first seq not above the one before it, -1 when strictly increasing. */
+long tk_first_disorder(const uint64_t *seq, size_t n);
+/* One record against the one the same reader got before it (prev_seq 0: none): 0 or -1 + why. */
+int tk_record_problem(uint64_t seq, uint64_t ns, uint64_t prev_seq, uint64_t prev_ns, uint64_t now_ns,
+		      char *why, size_t len);
 
 /* Reads /sys/module/<name>/sections, coresize, initsize into the state and queues a `module` event. */
 void module_read_sections(struct ctx *c);

@@ -93,6 +93,13 @@ static const struct kind kinds[] = {
 	{ "sweep_modes", t_sweep_modes, 0 },
 	{ "sweep_ioctl", t_sweep_ioctl, 0 },
 	{ "load_cycles", t_load_cycles, 0 },
+	{ "ticker_records", t_ticker_records, 0 },
+	{ "ticker_blocking", t_ticker_blocking, 0 },
+	{ "ticker_period", t_ticker_period, 0 },
+	{ "ticker_sequence", t_ticker_sequence, 0 },
+	{ "ticker_readers", t_ticker_readers, 0 },
+	{ "ticker_race_ioctl", t_ticker_race_ioctl, 0 },
+	{ "ticker_unload_blocked", t_ticker_unload_blocked, 0 },
 };
 
 static const struct kind *find_kind(const char *name)

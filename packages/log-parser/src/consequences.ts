@@ -29,6 +29,9 @@ function crashesInAllocator(frames: readonly Frame[]): boolean {
   return innermost !== undefined && innermost.module === undefined && ALLOCATOR_INTERNALS.test(innermost.function.split('.')[0]!);
 }
 
+const firstFrame = (frames: readonly Frame[]): Frame | undefined => frames.find((f) => !f.inlined);
+const moduleFrame = (frames: readonly Frame[]): Frame | undefined => frames.find((f) => !f.inlined && f.module !== undefined);
+
 function isCrash(finding: Finding): boolean {
   return ['oops', 'bug', 'kasan', 'kfence', 'list-corruption', 'warning', 'panic'].includes(finding.kind);
 }
@@ -42,6 +45,8 @@ export function findCauses(reports: readonly AnalyzedReport[]): (number | undefi
   let lastOops: number | undefined;
   let lastLockingBug: number | undefined;
   const kasanAt = new Map<string, number>();
+  /** module functions of sleeping-in-atomic reports: __might_sleep warns again from the same call */
+  const sleptIn = new Map<string, number>();
   reports.forEach((report, i) => {
     const { finding } = report;
     let cause: number | undefined;
@@ -51,12 +56,17 @@ export function findCauses(reports: readonly AnalyzedReport[]): (number | undefi
     else if (lastLockingBug !== undefined && finding.kind === 'hung-task') cause = lastLockingBug;
     // the page fault KASAN saw coming: the same address, just reported by KASAN
     else if (finding.kind === 'oops' && finding.access?.address && kasanAt.has(finding.access.address)) cause = kasanAt.get(finding.access.address);
+    // `do not call blocking ops when !TASK_RUNNING`: the sleeping call of an earlier report, made
+    // again while the task it interrupted (a timer callback in softirq) was going to sleep
+    else if (finding.kind === 'warning' && firstFrame(finding.frames)?.function === '__might_sleep') cause = sleptIn.get(moduleFrame(finding.frames)?.function ?? '');
     causes.push(cause);
     // A consequence does not become the cause of what follows: the first report stays the cause.
     if (cause !== undefined) return;
     if (corruptsTheHeap(report)) lastHeapCorruption = i;
     if (finding.kind === 'oops' || finding.kind === 'bug') lastOops = i;
     if (finding.kind === 'kasan' && finding.access?.address && !kasanAt.has(finding.access.address)) kasanAt.set(finding.access.address, i);
+    const sleeper = finding.kind === 'atomic-sleep' ? moduleFrame(finding.frames) : undefined;
+    if (sleeper && !sleptIn.has(sleeper.function)) sleptIn.set(sleeper.function, i);
     if (finding.kind === 'lockdep' && /lock held when returning|held lock freed|possible (?:circular|recursive) locking|deadlock/i.test(finding.title)) lastLockingBug = i;
   });
   return causes;

@@ -152,6 +152,28 @@ const DETAILS: Record<string, Record<string, Details>> = {
     'WARNING: locking bug in msgbuf_write': { kind: 'lockdep', test: 'write_read' },
     'BUG: sleeping function called from invalid context in msgbuf_read': { kind: 'atomic-sleep', count: 5 },
   },
+  'real/ticker-buggy-plain-spinlock.log': {
+    // 6.1 prints valid_state between print_usage_bug and mark_lock: the title must still name the driver
+    'inconsistent lock state in ticker_read': {
+      kind: 'lockdep',
+      test: 'records',
+      keyFrames: ['_raw_spin_lock', 'ticker_read', 'vfs_read'],
+      stackLabels: ['{IN-SOFTIRQ-W} state was registered at'],
+    },
+  },
+  'real/ticker-buggy-no-timer-cancel.log': {
+    // the timer fires after unload: the releasing PC is a bare address (no module symbol left)
+    'WARNING: bad unlock balance in 0xffffffffc03e02b2': { kind: 'lockdep', test: 'load_cycles', keyFrames: ['lock_release', '_raw_spin_unlock_irqrestore'] },
+    'KASAN: vmalloc-out-of-bounds Write in detach_timer': { kind: 'kasan', test: 'load_cycles', keyFrames: ['detach_timer', '__run_timers'] },
+    'BUG: unable to handle kernel paging request in detach_timer': { kind: 'oops', test: 'load_cycles', consequenceOf: 1, keyFrames: ['detach_timer', '__run_timers'] },
+  },
+  'real/ticker-buggy-gfp-kernel-in-timer.log': {
+    'inconsistent lock state in __fs_reclaim_acquire': { kind: 'lockdep', test: 'load', keyFrames: ['fs_reclaim_acquire', 'ticker_tick', 'call_timer_fn'] },
+    'BUG: sleeping function called from invalid context in ticker_tick': { kind: 'atomic-sleep', test: 'load', count: 17, keyFrames: ['__might_sleep', 'ticker_tick', 'call_timer_fn'] },
+    // __might_sleep warns again (!TASK_RUNNING) when the tick interrupts a task going to sleep:
+    // the same kmalloc, not a second bug
+    'WARNING in ticker_tick': { kind: 'warning', test: 'records', consequenceOf: 1, keyFrames: ['__might_sleep', 'ticker_tick'] },
+  },
   'real/buggy-leak-on-unload.log': {
     'memory leak in 0xffffffffa0000028': { kind: 'kmemleak', test: 'kmemleak', keyFrames: ['__kmalloc', '0xffffffffa0000028', 'vfs_write'] },
   },

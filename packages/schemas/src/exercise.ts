@@ -28,6 +28,14 @@ export const TestKind = z.enum([
   'sweep_modes', // O_NONBLOCK reads and writes, poll and select with a timeout, an mmap attempt
   'sweep_ioctl', // _IO/_IOR/_IOW/_IOWR over type letters and small nr, sizes 1..256, valid and bad pointers
   'load_cycles', // unload and load the module again several times while threads open its nodes
+  // ticker (exercises/ticker/README.md): a timer appends 16-byte {seq, ns} records to a ring of 64
+  'ticker_records', // whole, well-formed records in order; count < 16 gives EINVAL; not faster than the period
+  'ticker_blocking', // a blocking read waits and is woken; O_NONBLOCK gives EAGAIN; poll; a signal gives EINTR
+  'ticker_period', // TICKER_SET_PERIOD bounds and bad pointers; the measured rate follows the period
+  'ticker_sequence', // one reader: the ring overflows, the oldest go; gaps equal the drop counter; FLUSH counts none
+  'ticker_readers', // blocking readers race (GET_DROPS/SET_PERIOD/poll too): every record to exactly one reader, gaps = drops
+  'ticker_race_ioctl', // readers race FLUSH, SET_PERIOD, GET_DROPS, poll and open/close: no record read twice
+  'ticker_unload_blocked', // delete_module while a reader blocks in read(): refused, and the reader still served
 ]);
 export type TestKind = z.infer<typeof TestKind>;
 

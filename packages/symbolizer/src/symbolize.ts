@@ -43,6 +43,13 @@ export async function symbolizeFindings(findings: readonly Finding[], module: St
       const resolved = resolver.renamed.get(frame.function);
       if (resolved) title = title.split(frame.function).join(resolved);
     }
+    // a title named after a bare address that is in no frame (lockdep's `bad unlock balance`
+    // names the releasing PC of a module unloaded since: a timer it left running)
+    for (const address of new Set(title.match(/\b0x[0-9a-fA-F]{8,16}\b/g) ?? [])) {
+      if (!resolver.renamed.has(address)) await resolver.frames([{ function: address }]);
+      const resolved = resolver.renamed.get(address);
+      if (resolved) title = title.split(address).join(resolved);
+    }
     out.push({ ...finding, title, frames, ...(stacks ? { stacks } : {}) });
   }
   return out;

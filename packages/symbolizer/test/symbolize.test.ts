@@ -149,6 +149,21 @@ describe('symbolizeFindings on a real object file', { skip }, () => {
     });
   });
 
+  it('rewrites a title named after a raw address that no frame holds (a lock released by an unloaded module)', async () => {
+    const address = `0x${(TEXT_BASE + BigInt(sym.kg_probe_write! + 1)).toString(16)}`;
+    const outside = `0x${(TEXT_BASE - 1n).toString(16)}`;
+    const [out, other] = await symbolizeFindings(
+      [
+        finding([{ function: 'lock_release', offset: 0x2ca }], { kind: 'lockdep', title: `WARNING: bad unlock balance in ${address}` }),
+        finding([{ function: 'lock_release', offset: 0x2ca }], { kind: 'lockdep', title: `WARNING: bad unlock balance in ${outside}` }),
+      ],
+      module,
+    );
+    assert.equal(out!.title, 'WARNING: bad unlock balance in demo_write');
+    assert.deepEqual(out!.frames, [{ function: 'lock_release', offset: 0x2ca }], 'the frames stay as they were');
+    assert.equal(other!.title, `WARNING: bad unlock balance in ${outside}`, 'an address outside the module stays');
+  });
+
   it('accepts raw addresses in upper case hex', async () => {
     const address = `0x${(TEXT_BASE + BigInt(sym.kg_probe_write! + 1)).toString(16).toUpperCase()}`;
     const [out] = await symbolizeFindings([finding([{ function: address }], { kind: 'kmemleak', title: `memory leak in ${address}` })], module);

@@ -1,7 +1,8 @@
 /*
  * Host-side unit test of the harness's pure parts: SHA-256 and HMAC-SHA256 (FIPS 180-4 and
  * RFC 4231 vectors), the result-channel line format, /dev/kmsg record parsing, the plan parser
- * and the filter on events a test child may queue. Built and run by test/c.test.ts.
+ * the filter on events a test child may queue, and the ticker record accounting (ticker_seq.c).
+ * Built and run by test/c.test.ts.
  * Prints one line per failed check; exit status 0 when all pass.
  */
 #include <stdio.h>
@@ -153,6 +154,79 @@ static void test_child_events(void)
 	CHECK(!event_is_allowed_from_test(" {\"event\":\"log\"}"), "leading space refused");
 }
 
+/* ticker: every seq from first to last once, except exactly the drops */
+static void test_ticker_accounting(void)
+{
+	struct tk_account a;
+	char why[600];
+
+	/* three readers share 1..10 in any order, 4 and 7 dropped: consistent with 2 drops */
+	struct tk_seen ok[] = { { 5, 1 }, { 1, -1 }, { 2, 0 }, { 10, 2 }, { 3, 1 }, { 6, 0 }, { 8, 2 }, { 9, 0 } };
+	tk_account(ok, 8, &a);
+	CHECK(a.n == 8 && a.first == 1 && a.last == 10, "range %llu..%llu of %zu", (unsigned long long)a.first,
+	      (unsigned long long)a.last, a.n);
+	CHECK(a.missing == 2 && a.first_missing == 4 && a.dups == 0, "missing %llu (first %llu), dups %llu",
+	      (unsigned long long)a.missing, (unsigned long long)a.first_missing, (unsigned long long)a.dups);
+	CHECK(ok[0].seq == 1 && ok[7].seq == 10, "sorted by seq");
+	CHECK(tk_account_explain(&a, 2, why, sizeof(why)) == 0, "2 drops explain 2 gaps: %s", why);
+	/* the drop counter says 3 but only 2 are missing: a record was delivered and counted */
+	CHECK(tk_account_explain(&a, 3, why, sizeof(why)) < 0, "3 drops for 2 gaps accepted");
+	CHECK(strstr(why, "seq 1..10: 8 read, 2 missing (the first: seq 4), but the drop counter grew by 3") != NULL,
+	      "message: %s", why);
+	CHECK(strstr(why, "seq gaps or duplicates the drop counter does not explain") != NULL, "message: %s", why);
+	/* no drop counted at all: the gaps are lost records */
+	CHECK(tk_account_explain(&a, 0, why, sizeof(why)) < 0, "0 drops for 2 gaps accepted");
+
+	/* a record that reached two readers is never explained by drops */
+	struct tk_seen dup[] = { { 11, 0 }, { 12, 3 }, { 12, 1 }, { 13, 0 } };
+	tk_account(dup, 4, &a);
+	CHECK(a.dups == 1 && a.first_dup == 12 && a.missing == 0, "dups %llu at %llu",
+	      (unsigned long long)a.dups, (unsigned long long)a.first_dup);
+	CHECK(a.dup_who[0] == 1 && a.dup_who[1] == 3, "readers %d and %d", a.dup_who[0], a.dup_who[1]);
+	CHECK(tk_account_explain(&a, 0, why, sizeof(why)) < 0 &&
+	      strstr(why, "seq 12 was read twice (by reader 1 and by reader 3)") != NULL, "message: %s", why);
+
+	/* a reader that got a record twice, and later two readers the same one: the message names the two */
+	struct tk_seen both[] = { { 20, 2 }, { 20, 2 }, { 21, 0 }, { 22, 0 }, { 22, 4 } };
+	tk_account(both, 5, &a);
+	CHECK(a.dups == 2 && a.first_dup == 22 && a.dup_who[0] == 0 && a.dup_who[1] == 4, "dups %llu, first %llu by %d and %d",
+	      (unsigned long long)a.dups, (unsigned long long)a.first_dup, a.dup_who[0], a.dup_who[1]);
+	struct tk_seen same[] = { { 30, 1 }, { 30, 1 } };
+	tk_account(same, 2, &a);
+	CHECK(a.dups == 1 && a.first_dup == 30 && a.dup_who[0] == 1 && a.dup_who[1] == 1, "one reader twice");
+
+	/* nothing read is a problem of its own; one record alone is consistent */
+	tk_account(dup, 0, &a);
+	CHECK(tk_account_explain(&a, 0, why, sizeof(why)) < 0, "no record accepted");
+	struct tk_seen one[] = { { 7, -1 } };
+	tk_account(one, 1, &a);
+	CHECK(tk_account_explain(&a, 0, why, sizeof(why)) == 0 && a.first == 7 && a.last == 7, "one record: %s", why);
+	/* huge seqs do not overflow the gap count */
+	struct tk_seen far[] = { { 1, 0 }, { 0xffffffffffffff00ull, 0 } };
+	tk_account(far, 2, &a);
+	CHECK(a.missing == 0xfffffffffffffefeull, "missing %llu", (unsigned long long)a.missing);
+
+	/* order per reader */
+	uint64_t inc[] = { 1, 2, 5, 9 }, back[] = { 1, 3, 3, 4 }, down[] = { 8, 9, 2 };
+	CHECK(tk_first_disorder(inc, 4) == -1, "increasing");
+	CHECK(tk_first_disorder(back, 4) == 2, "repeat at 2");
+	CHECK(tk_first_disorder(down, 3) == 2, "down at 2");
+	CHECK(tk_first_disorder(inc, 0) == -1 && tk_first_disorder(inc, 1) == -1, "short");
+
+	/* one record against the previous one of the same reader */
+	CHECK(tk_record_problem(5, 1000, 4, 900, 2000, why, sizeof(why)) == 0, "good record: %s", why);
+	CHECK(tk_record_problem(1, 1000, 0, 0, 2000, why, sizeof(why)) == 0, "first record: %s", why);
+	CHECK(tk_record_problem(0, 1000, 0, 0, 2000, why, sizeof(why)) < 0 && strstr(why, "seq 0"), "seq 0: %s", why);
+	CHECK(tk_record_problem(4, 1000, 4, 900, 2000, why, sizeof(why)) < 0 && strstr(why, "strictly increase"),
+	      "same seq again: %s", why);
+	CHECK(tk_record_problem(3, 1000, 4, 900, 2000, why, sizeof(why)) < 0, "seq going back accepted");
+	CHECK(tk_record_problem(5, 3000, 4, 900, 2000, why, sizeof(why)) < 0 && strstr(why, "ktime_get_ns"),
+	      "time after the read returned: %s", why);
+	CHECK(tk_record_problem(5, 0, 4, 0, 2000, why, sizeof(why)) < 0, "ns 0 accepted");
+	CHECK(tk_record_problem(5, 800, 4, 900, 2000, why, sizeof(why)) < 0 && strstr(why, "earlier time"),
+	      "time going back: %s", why);
+}
+
 int main(void)
 {
 	test_sha256();
@@ -161,6 +235,7 @@ int main(void)
 	test_kmsg_records();
 	test_plan();
 	test_child_events();
+	test_ticker_accounting();
 	printf("%d checks, %d failed\n", checks, failures);
 	return failures ? 1 : 0;
 }
