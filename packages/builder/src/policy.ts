@@ -23,7 +23,7 @@ export const DEFAULT_SYMBOL_GROUPS: ReadonlyArray<{ group: string; symbols: read
   },
   {
     group: 'copying to and from user space',
-    symbols: ['_copy_to_user', '_copy_from_user', 'copy_to_user', 'copy_from_user', '__copy_user_nocache', 'copy_user_generic_string', 'copy_user_generic_unrolled', 'copy_user_enhanced_fast_string', 'rep_movs_alternative', '__get_user_*', '__put_user_*', '__get_user_nocheck_*', '__put_user_nocheck_*', 'clear_user', '__clear_user', 'strncpy_from_user', 'strnlen_user', 'memdup_user', 'memdup_user_nul', 'vmemdup_user', 'strndup_user', 'simple_read_from_buffer', 'simple_write_to_buffer', 'check_zeroed_user'],
+    symbols: ['_copy_to_user', '_copy_from_user', 'copy_to_user', 'copy_from_user', '__copy_user_nocache', 'copy_user_generic_string', 'copy_user_generic_unrolled', 'copy_user_enhanced_fast_string', 'rep_movs_alternative', '__get_user_*', '__put_user_*', '__get_user_nocheck_*', '__put_user_nocheck_*', 'clear_user', '__clear_user', 'strncpy_from_user', 'strnlen_user', 'memdup_user', 'memdup_user_nul', 'vmemdup_user', 'strndup_user', 'simple_read_from_buffer', 'simple_write_to_buffer', 'check_zeroed_user', '__copy_overflow'],
   },
   {
     group: 'locking and atomics',
