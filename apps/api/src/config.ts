@@ -1,4 +1,4 @@
-import { GradingRetryEnv, gradingRetryPolicy, type GradingRetryPolicy } from '@kgrader/schemas';
+import { GradingRetryEnv, gradingRetryPolicy, ServiceBaseEnv, type GradingRetryPolicy } from '@kgrader/schemas';
 import { z } from 'zod';
 
 const bool = z.stringbool();
@@ -31,38 +31,19 @@ export type OidcProviderConfig = z.infer<typeof OidcProviderConfig>;
 const OidcProviders = z.array(OidcProviderConfig).refine((ps) => new Set(ps.map((p) => p.id)).size === ps.length, 'provider ids must be unique');
 
 /** The API's configuration, parsed once at boot from the environment and passed down. */
-export const ApiEnv = z.object({
+export const ApiEnv = ServiceBaseEnv.extend({
   PORT: z.coerce.number().int().min(0).max(65535).default(8080),
   HOST: z.string().default('127.0.0.1'),
   /** the URL clients use to reach the API (links in responses, demo output) */
   PUBLIC_URL: z.url().optional(),
-  DATABASE_URL: z.string().default('postgresql://postgres@127.0.0.1:5432/kgrader'),
-  REDIS_URL: z.string().default('redis://127.0.0.1:6379'),
-  /** bullmq key prefix: separate deployments (or test runs) sharing one Redis */
-  QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9_-]+$/).default('bull'),
-  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  /** where the engine finds exercises/<slug>; default: the engine's own */
-  EXERCISES_DIR: z.string().optional(),
-  /** apply prisma/migrations at boot */
-  MIGRATE_ON_START: bool.default(true),
   /** a submission without Idempotency-Key whose files equal the student's latest one made this recently is a retry of it */
   SUBMIT_DUPLICATE_WINDOW_SECONDS: z.coerce.number().int().min(0).max(86_400).default(600),
   /** after a submission is committed, how long the answer waits for Redis (enqueue, publish) before relying on the reconciler */
   REDIS_DEADLINE_MS: z.coerce.number().int().min(10).max(5_000).default(300),
-  /** seconds a submission may sit queued without a live job before the reconciler re-enqueues it */
-  RECONCILE_GRACE_SECONDS: z.coerce.number().int().min(1).default(30),
   /** seconds an SSE stream stays open at most (the client reconnects with Last-Event-ID) */
   SSE_MAX_SECONDS: z.coerce.number().int().min(1).default(1800),
-  /** LTI tool key file (JSON array of private JWKs; `kgrader-admin lti-keygen --file F`); unset: LTI off */
-  LTI_TOOL_KEYS: z.string().min(1).optional(),
   /** hours an LTI launch's session token lives */
   LTI_SESSION_HOURS: z.coerce.number().positive().max(168).default(8),
-  /** accept http:// platform URLs (tests and local development only) */
-  LTI_ALLOW_INSECURE_URLS: bool.default(false),
-  /** admin setting: LTI platform URLs (JWKS, token, auth endpoints) may point at loopback/private/link-local addresses (tests, on-premise LMS) */
-  LTI_ALLOW_PRIVATE_URLS: bool.default(false),
-  /** admin setting: webhook URLs may point at loopback/private addresses (tests, on-premise receivers) */
-  WEBHOOKS_ALLOW_PRIVATE: bool.default(false),
   /** OpenID Connect providers for the dashboard's sign-in: a JSON array (see OidcProviderConfig); unset: none */
   OIDC_PROVIDERS: z
     .string()

@@ -1,20 +1,15 @@
 import { availableParallelism, homedir, hostname } from 'node:os';
-import { GradingRetryEnv, gradingRetryPolicy, type GradingRetryPolicy } from '@kgrader/schemas';
+import { GradingRetryEnv, gradingRetryPolicy, ServiceBaseEnv, type GradingRetryPolicy } from '@kgrader/schemas';
 import { z } from 'zod';
 
 const bool = z.stringbool();
 
 /** The worker's configuration, parsed once at boot from the environment and passed down. */
-export const WorkerEnv = z.object({
-  DATABASE_URL: z.string().default('postgresql://postgres@127.0.0.1:5432/kgrader'),
-  REDIS_URL: z.string().default('redis://127.0.0.1:6379'),
-  QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9_-]+$/).default('bull'),
-  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+export const WorkerEnv = ServiceBaseEnv.extend({
   /** concurrent gradings (VMs) in this process; default one per core */
   WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(256).optional(),
   /** a name for logs and GradingRun.workerId; default host:pid */
   WORKER_ID: z.string().optional(),
-  MIGRATE_ON_START: bool.default(true),
   /** bullmq job lock: a worker killed mid-run loses its job to another after about this long */
   JOB_LOCK_MS: z.coerce.number().int().min(1000).default(30_000),
   STALLED_INTERVAL_MS: z.coerce.number().int().min(500).optional(),
@@ -30,19 +25,10 @@ export const WorkerEnv = z.object({
   // engine settings (as the CLI's)
   KGRADER_CACHE_DIR: z.string().min(1).optional(),
   XDG_CACHE_HOME: z.string().min(1).optional(),
-  EXERCISES_DIR: z.string().optional(),
   KGRADER_ACCEL: z.enum(['auto', 'kvm', 'tcg']).default('auto'),
   KGRADER_VM_CPUS: z.coerce.number().int().min(1).max(64).optional(),
   KGRADER_VM_MEMORY_MIB: z.coerce.number().int().min(128).optional(),
   // LMS integration (issue 5): webhook deliveries and LTI AGS grade passback run in the worker
-  /** LTI tool key file (as the API's; `kgrader-admin lti-keygen`); unset: passbacks stay pending */
-  LTI_TOOL_KEYS: z.string().min(1).optional(),
-  /** accept http:// platform URLs (tests and local development only) */
-  LTI_ALLOW_INSECURE_URLS: bool.default(false),
-  /** admin setting: AGS token and line item URLs may resolve to loopback/private addresses (as the API's) */
-  LTI_ALLOW_PRIVATE_URLS: bool.default(false),
-  /** admin setting: webhooks may reach loopback/private addresses */
-  WEBHOOKS_ALLOW_PRIVATE: bool.default(false),
   WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).default(10_000),
   WEBHOOK_POLL_MS: z.coerce.number().int().min(0).default(1_000),
   /** delays between webhook attempts, ms, comma-separated (default: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h) */

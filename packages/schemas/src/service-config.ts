@@ -3,6 +3,35 @@ import { z } from 'zod';
 // Configuration shared by the service's processes (API and worker), defined once. Each app
 // parses its environment once at boot with these fields merged into its own schema.
 
+const bool = z.stringbool();
+
+/**
+ * What every service process reads the same way: where PostgreSQL and Redis are, the queue's
+ * key prefix, logging, migrations, where exercise files live, the LTI tool key and the admin
+ * settings for LMS and webhook URLs (the API checks them when they are saved, the worker again
+ * when it calls them).
+ */
+export const ServiceBaseEnv = z.object({
+  DATABASE_URL: z.string().default('postgresql://postgres@127.0.0.1:5432/kgrader'),
+  REDIS_URL: z.string().default('redis://127.0.0.1:6379'),
+  /** bullmq key prefix: separate deployments (or test runs) sharing one Redis */
+  QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9_-]+$/).default('bull'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** apply prisma/migrations at boot */
+  MIGRATE_ON_START: bool.default(true),
+  /** where exercises/<slug> are read from (seeding version 1, the CLI's KGRADER_EXERCISES_DIR); default: the repository's */
+  EXERCISES_DIR: z.string().optional(),
+  /** LTI tool key file (JSON array of private JWKs; `kgrader-admin lti-keygen --file F`); unset: LTI off, passbacks stay pending */
+  LTI_TOOL_KEYS: z.string().min(1).optional(),
+  /** accept http:// platform URLs (tests and local development only) */
+  LTI_ALLOW_INSECURE_URLS: bool.default(false),
+  /** admin setting: LTI platform URLs (JWKS, token, auth, AGS endpoints) may point at loopback/private/link-local addresses (tests, on-premise LMS) */
+  LTI_ALLOW_PRIVATE_URLS: bool.default(false),
+  /** admin setting: webhook URLs may point at loopback/private addresses (tests, on-premise receivers) */
+  WEBHOOKS_ALLOW_PRIVATE: bool.default(false),
+});
+export type ServiceBaseEnv = z.infer<typeof ServiceBaseEnv>;
+
 /**
  * The one retry layer of gradings: the worker's bullmq retries. A submission (one generation of
  * it) gets at most GRADING_ATTEMPTS grading runs that end in an infrastructure error or whose
