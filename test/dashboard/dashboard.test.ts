@@ -181,6 +181,32 @@ describe('dashboard end to end', { concurrency: 1 }, () => {
     await context.close();
   });
 
+  it('a long course title never runs under the role badge on the course list', async () => {
+    const ada = await ctx.db.user.findUniqueOrThrow({ where: { email: 'ada@uni.test' } });
+    const long = await ctx.db.course.create({ data: { code: 'os-long', title: 'Advanced operating systems: concurrency, interrupts and memory in Linux kernel drivers' } });
+    await ctx.db.membership.create({ data: { userId: ada.id, courseId: long.id, role: 'instructor' } });
+    try {
+      for (const width of [1366, 390]) {
+        const { context, page } = await newPage({ width, height: 900 });
+        await signIn(page, tokens.instructor);
+        const tile = page.locator('.tile', { hasText: 'Advanced operating systems' });
+        const title = (await tile.locator('.tile-title').boundingBox())!;
+        const badge = (await tile.locator('.role').boundingBox())!;
+        const overlap = title.x < badge.x + badge.width && badge.x < title.x + title.width && title.y < badge.y + badge.height && badge.y < title.y + title.height;
+        // the title's text box may span the tile, but its text must stop short of the badge: check the text's own rects
+        const hits = await tile.locator('.tile-title').evaluate((el, b) => {
+          const range = document.createRange();
+          range.selectNodeContents(el);
+          return Array.from(range.getClientRects() as ArrayLike<DOMRect>).filter((r) => r.left < b.x + b.width && b.x < r.right && r.top < b.y + b.height && b.y < r.bottom).length;
+        }, badge);
+        assert.equal(hits, 0, `at ${width} px the title's text runs under the badge (boxes overlap: ${overlap})`);
+        await context.close();
+      }
+    } finally {
+      await ctx.db.course.delete({ where: { id: long.id } });
+    }
+  });
+
   it('the instructor creates an assignment', async () => {
     const { context, page } = await newPage();
     await signIn(page, tokens.instructor);
