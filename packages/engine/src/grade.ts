@@ -186,10 +186,12 @@ async function kcsanPass(
   // KCSAN samples one memory access in thousands by default (syzkaller's setting, for fuzzing
   // runs of hours). The grading kernel instruments only the student's module (patches/kcsan),
   // so during a race test of seconds every access of the module can be watched, a little longer
-  // than the default (the boot, and the saved VM, keep the default)
+  // than the default (the boot, and the saved VM, keep the default). Each watch stalls the access
+  // for a while, so the timed races run at least KCSAN_MIN_RACE_MS here, whatever the KASAN run
+  // was calibrated to (bench/race-calibration.mjs)
   const raced = exercise.tests
     .filter((t) => testNames.includes(t.name))
-    .map((t) => ({ ...t, params: { ...t.params, kcsan_skip_watch: KCSAN_SKIP_WATCH, kcsan_udelay: KCSAN_UDELAY_US } }));
+    .map((t) => ({ ...t, params: { ...t.params, ...kcsanRaceTime(t), kcsan_skip_watch: KCSAN_SKIP_WATCH, kcsan_udelay: KCSAN_UDELAY_US } }));
   const spec: ExerciseSpec = { ...exercise, tests: [exercise.tests[0]!, ...raced] };
   const phase = await run(kernel, compiled, spec, 'kcsan');
   // races inside the kernel alone (its own, or of unknown origin) are not the student's
@@ -323,4 +325,13 @@ function timingsOf(build: number, vm: LaunchedVm, outcome: VmOutcome, analyze: n
 
 function round(n: number): number {
   return Math.round(n * 100) / 100;
+}
+
+/** Timed race tests (the harness's `ms`, else `seconds`) run at least this long in the KCSAN pass. */
+const KCSAN_MIN_RACE_MS = 3000;
+const TIMED_RACE_KINDS: ReadonlySet<string> = new Set(['race_writers', 'race_open_close', 'generic_stress']);
+function kcsanRaceTime(t: ExerciseSpec['tests'][number]): { ms?: number } {
+  if (!TIMED_RACE_KINDS.has(t.kind)) return {};
+  const ms = typeof t.params['ms'] === 'number' ? t.params['ms'] : (typeof t.params['seconds'] === 'number' ? t.params['seconds'] : 3) * 1000;
+  return { ms: Math.max(ms, KCSAN_MIN_RACE_MS) };
 }

@@ -1,4 +1,4 @@
-import { parseConsoleLog, splitLinePrefix, stripLinePrefix, testAtLine } from '@kgrader/log-parser';
+import { isCorruptedCopyOf, parseConsoleLog, splitLinePrefix, stripLinePrefix, testAtLine } from '@kgrader/log-parser';
 import type { Finding, HarnessEvent } from '@kgrader/schemas';
 import { symbolizeFindings, type StudentModule } from '@kgrader/symbolizer';
 import type { VmOutcome } from '@kgrader/vm';
@@ -84,7 +84,10 @@ async function hiddenReports(outcome: VmOutcome, console: string, known: readonl
   });
   if (missing.length === 0) return [];
   const titles = new Set(known.map((f) => f.title));
-  const recovered = (await symbolizeFindings(parseConsoleLog(forwarded.join('\n')).findings, opts.module)).filter((f) => !titles.has(f.title));
+  // a report already on the console, or a damaged copy of one of its class, is not recovered again
+  const recovered = (await symbolizeFindings(parseConsoleLog(forwarded.join('\n')).findings, opts.module)).filter(
+    (f) => !titles.has(f.title) && !known.some((k) => k.kind === f.kind && isCorruptedCopyOf(f.title, k.title)),
+  );
   // a console capped in the middle (a flood) lost these lines honestly: the reports still count,
   // from the harness's copy, but nothing was hidden
   if (capped) return recovered.map((f) => ({ ...f, title: `${f.title} (from the kernel log; the console was cut)` }));

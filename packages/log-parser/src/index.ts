@@ -1,4 +1,4 @@
-export { parseConsoleLog, foldDuplicates, type ParsedLog, type ParseOptions } from './parse-console-log.js';
+export { parseConsoleLog, foldDuplicates, isCorruptedCopyOf, type ParsedLog, type ParseOptions } from './parse-console-log.js';
 export { splitLinePrefix, stripLinePrefix, type SplitLine } from './line-prefix.js';
 export { parseFrame, parseRipFrame, parseAtFrame, titleName } from './frames.js';
 export { isSkippedFrame, pickTitleFrame, canonicalFrameName } from './guilty-frame.js';

@@ -407,7 +407,50 @@ function foldWithCauses(analyzed: readonly AnalyzedReport[]): Finding[] {
     foldedIndex.push(out.length);
     out.push(copy);
   });
-  return out;
+  return foldCorruptedCopies(out);
+}
+
+/**
+ * Whether `corrupted` (a title ending `in corrupted`: the report reached the console damaged, no
+ * frame to name) is of the same bug class as the well-formed `named`, e.g. `KASAN:
+ * slab-out-of-bounds Read in corrupted` and `KASAN: slab-out-of-bounds Read in pipe_read`.
+ */
+export function isCorruptedCopyOf(corrupted: string, named: string): boolean {
+  const tail = ' in corrupted';
+  if (!corrupted.endsWith(tail) || named.endsWith(tail)) return false;
+  return named.startsWith(corrupted.slice(0, -'corrupted'.length));
+}
+
+/**
+ * A damaged copy of a report whose class also appears well formed in the same log (two CPUs
+ * printing at once, which KASAN's every-report mode makes common) is counted with that one, not
+ * reported as a second bug that points nowhere. Consequence links follow the fold.
+ */
+function foldCorruptedCopies(findings: Finding[]): Finding[] {
+  const into = findings.map((f, i) => {
+    // (each kmemleak block is an object of its own: a cut one is not a copy of another)
+    const j = f.kind === 'kmemleak' ? -1 : findings.findIndex((g) => g.kind === f.kind && isCorruptedCopyOf(f.title, g.title));
+    return j >= 0 ? j : i;
+  });
+  if (into.every((j, i) => j === i)) return findings;
+  const kept: Finding[] = [];
+  const newIndex = new Map<number, number>();
+  findings.forEach((f, i) => {
+    if (into[i] !== i) return;
+    newIndex.set(i, kept.length);
+    kept.push(f);
+  });
+  findings.forEach((f, i) => {
+    if (into[i] === i) return;
+    const target = kept[newIndex.get(into[i]!)!]!;
+    target.count = (target.count ?? 1) + (f.count ?? 1);
+  });
+  return kept.map((f) => {
+    if (f.consequenceOf === undefined) return f;
+    const cause = newIndex.get(into[f.consequenceOf]!);
+    const { consequenceOf: _old, ...rest } = f;
+    return cause !== undefined && cause !== kept.indexOf(f) ? { ...rest, consequenceOf: cause } : rest;
+  });
 }
 
 /**

@@ -2,6 +2,7 @@ import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   findingsBeforeMarker,
+  isCorruptedCopyOf,
   parseConsoleLog,
   parseFrame,
   parseMarker,
@@ -10,7 +11,7 @@ import {
   stripLinePrefix,
   testAtLine,
 } from '../src/index.js';
-import { fixtureLog, functions } from './helpers.js';
+import { fixture, fixtureLog, functions } from './helpers.js';
 
 const ts = (caller: string, lines: string[]): string =>
   lines.map((l, i) => `[   10.${String(100000 + i).slice(1)}][${caller.padStart(6)}] ${l}`).join('\n');
@@ -371,5 +372,35 @@ describe('robustness', () => {
     assert.equal(beforeUnload.length, 1);
     const beforeLoad = findingsBeforeMarker(parsed.findings, parsed.markers, (m) => m.type === 'module-loaded');
     assert.equal(beforeLoad.length, 0);
+  });
+});
+
+describe('damaged copies of a report (KASAN reports every bad access)', () => {
+  // a real KASAN report from a grading, and a second copy of its class that lost everything after
+  // its access line (another CPU printing at once, or the console cut)
+  const real = fixture('real/buggy-off-by-one-read.log').split('\n');
+  const start = real.findIndex((l) => l.includes('BUG: KASAN:')) - 1;
+  const end = real.findIndex((l, i) => i > start + 2 && l.includes('========='));
+  const report = real.slice(start, end + 1);
+  const damaged = [...report.slice(0, 3), '[   99.100000][   T77] msgbuf: unrelated', report[report.length - 1]!];
+
+  test('alone, the damaged copy is its class with no frame to name', () => {
+    const { findings } = parseConsoleLog(damaged.join('\n'));
+    assert.deepEqual(findings.map((f) => f.title), ['KASAN: slab-out-of-bounds Read in corrupted']);
+  });
+
+  test('beside a well-formed report of its class it is counted with it, whichever comes first', () => {
+    for (const lines of [[...report, ...damaged], [...damaged, ...report]]) {
+      const { findings } = parseConsoleLog(lines.join('\n'));
+      assert.equal(findings.length, 1, findings.map((f) => f.title).join('; '));
+      assert.equal(findings[0]!.count, 2);
+      assert.doesNotMatch(findings[0]!.title, /corrupted/);
+    }
+  });
+
+  test('the class must match: a damaged report of another class stays its own finding', () => {
+    assert.equal(isCorruptedCopyOf('KASAN: slab-out-of-bounds Read in corrupted', 'KASAN: slab-out-of-bounds Read in msgbuf_read'), true);
+    assert.equal(isCorruptedCopyOf('KASAN: slab-out-of-bounds Write in corrupted', 'KASAN: slab-out-of-bounds Read in msgbuf_read'), false);
+    assert.equal(isCorruptedCopyOf('KASAN: use-after-free Read in corrupted', 'KASAN: slab-out-of-bounds Read in corrupted'), false);
   });
 });
