@@ -74,7 +74,7 @@ describe('planFor with the shipped exercises', () => {
     assert.ok(lines.includes('test load load timeout=30'));
     assert.ok(lines.includes('test write_read write_read timeout=10 size=100'));
     assert.ok(lines.includes('test read_offsets read_offsets timeout=10 chunk=7 size=1000'));
-    assert.ok(lines.includes('test race_writers race_writers timeout=45 readers=2 seconds=3 threads=4'));
+    assert.ok(lines.includes('test race_writers race_writers timeout=45 readers=2 seconds=1 threads=4'));
     assert.ok(lines.includes('test kmemleak kmemleak timeout=30'));
   });
 
