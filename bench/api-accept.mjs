@@ -17,7 +17,7 @@ import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import pg from 'pg';
 import { pino } from 'pino';
-import { buildApp, engineCatalog, EventHub, issueToken } from '@kgrader/api';
+import { buildApp, engineCatalog, EventHub, issueToken, seedShippedExercises } from '@kgrader/api';
 import { createDb, createGradingQueue, createRedis, migrate } from '@kgrader/db';
 import { loadExercise, locateKernel } from '@kgrader/engine';
 import { cacheDirOf, engineConfigFromEnv, engineGrader, runWorker, WorkerEnv } from '@kgrader/worker';
@@ -63,6 +63,7 @@ const dbUrl = `${PG}/kgrader_bench`;
 await migrate({ databaseUrl: dbUrl });
 const prefix = `kgb-${process.pid}`;
 const db = createDb({ databaseUrl: dbUrl, poolMax: 10 });
+await seedShippedExercises(db); // as the API does at start: assignments pin a published exercise version
 const redis = createRedis(REDIS_URL);
 const queue = createGradingQueue(redis, prefix);
 const events = new EventHub(createRedis(REDIS_URL));
