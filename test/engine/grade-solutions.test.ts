@@ -8,23 +8,15 @@ import { tmpdir } from 'node:os';
 import { after, before, describe, test } from 'node:test';
 import { describeResult, variantProblems } from '@kgrader/expectations';
 import { SolutionExpectations } from '@kgrader/schemas';
+import { isAlive, orphanWorkFolders, workFolderOwner } from '@kgrader/worker';
 import { repoRoot } from '../support/cli.js';
 import { checkExpectation, gradeJson, gradeVariant } from '../support/grading.js';
 
 /** graded several times by the determinism test instead */
 const REPEATED = 'msgbuf/buggy-race-realloc';
 
-/** whether a process is alive (a work folder's name carries its grading process's pid) */
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 /** kgrader-run-<pid>-* folders whose grading process has exited (other gradings on the machine may still be running) */
-const orphanFolders = async () => (await readdir(tmpdir())).filter((n) => /^kgrader-run-\d+-/.test(n) && !alive(Number(n.split('-')[2])));
+const orphanFolders = async () => (await orphanWorkFolders(tmpdir())).filter((n) => n.startsWith('kgrader-run-'));
 
 /** QEMU processes of kgrader gradings whose grading process has exited (their sockets live in its kgrader-run-<pid>-* folder). */
 function orphanVms(): string[] {
@@ -32,8 +24,8 @@ function orphanVms(): string[] {
     return execFileSync('pgrep', ['-af', 'qemu-system-x86_64'], { encoding: 'utf8' })
       .split('\n')
       .filter((l) => {
-        const m = /kgrader-run-(\d+)-/.exec(l);
-        return m !== null && !alive(Number(m[1]));
+        const pid = workFolderOwner(/kgrader-run-\d+-\S*/.exec(l)?.[0] ?? '');
+        return pid !== undefined && !isAlive(pid);
       });
   } catch {
     return []; // pgrep exits 1 when nothing matches

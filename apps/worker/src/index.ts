@@ -9,3 +9,4 @@ export { DEFAULT_PASSBACK_SCHEDULE_MS, type WorkerLmsConfig } from './config.js'
 export { NoticeDispatcher, ServiceCallDispatcher, lmsServiceClient, type NoticeSummary, type ServiceCallSummary } from './lms-assets.js';
 export { DEFAULT_LTI_SERVICE_SCHEDULE_MS } from './config.js';
 export { startSimilarityLoop, runSimilarity, queueDueSimilarityRuns, DEFAULT_SIMILARITY_THRESHOLD } from './similarity.js';
+export { orphanWorkFolders, workFolderOwner, isAlive } from './sweep.js';
