@@ -32,6 +32,11 @@ function crashesInAllocator(frames: readonly Frame[]): boolean {
 const firstFrame = (frames: readonly Frame[]): Frame | undefined => frames.find((f) => !f.inlined);
 const moduleFrame = (frames: readonly Frame[]): Frame | undefined => frames.find((f) => !f.inlined && f.module !== undefined);
 
+/** Whether no stack of the report (its own, nor an object's allocation or free) passes through a module. */
+function outsideEveryModule(finding: Finding): boolean {
+  return [finding.frames, ...(finding.stacks ?? []).map((s) => s.frames)].every((frames) => frames.every((f) => f.module === undefined));
+}
+
 function isCrash(finding: Finding): boolean {
   return ['oops', 'bug', 'kasan', 'kfence', 'list-corruption', 'warning', 'panic'].includes(finding.kind);
 }
@@ -51,6 +56,10 @@ export function findCauses(reports: readonly AnalyzedReport[]): (number | undefi
     const { finding } = report;
     let cause: number | undefined;
     if (lastHeapCorruption !== undefined && isCrash(finding) && crashesInAllocator(finding.frames)) cause = lastHeapCorruption;
+    // once the module has written past its objects, the objects next to them hold its bytes: a
+    // crash in kernel code that never passes through the module (nor touches an object it
+    // allocated or freed) is the overwritten neighbour's, i.e. the same bug seen again
+    else if (lastHeapCorruption !== undefined && isCrash(finding) && outsideEveryModule(finding)) cause = lastHeapCorruption;
     else if (lastOops !== undefined && finding.frames.some((f) => DYING_TASK.test(f.function.split('.')[0]!))) cause = lastOops;
     // a lock left held (or taken in a deadlocking order) is why tasks then hang waiting for it
     else if (lastLockingBug !== undefined && finding.kind === 'hung-task') cause = lastLockingBug;

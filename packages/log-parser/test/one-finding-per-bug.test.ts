@@ -131,6 +131,78 @@ describe('one finding per bug', () => {
   });
 });
 
+/** KASAN's report of an unbounded copy_from_user into a 256-byte kmalloc buffer (chardev-generic buggy-fixed-buffer). */
+const kasanReport = (access: 'Read' | 'Write', size: number, inFunction: string, stack: readonly string[], allocatedBy: readonly string[]): string[] => [
+  `BUG: KASAN: slab-out-of-bounds in ${inFunction}`,
+  `${access} of size ${size} at addr ffff888004e7da00 by task kgrader-harness/51`,
+  '',
+  'CPU: 1 PID: 51 Comm: kgrader-harness Tainted: G           O       6.1.192 #1',
+  'Call Trace:',
+  ' <TASK>',
+  ' dump_stack_lvl+0x51/0x66',
+  ' print_report+0x16b/0x465',
+  ' kasan_report+0xa1/0xc8',
+  ' kasan_check_range+0x13c/0x145',
+  ...stack,
+  ' do_syscall_64+0x3d/0x4c',
+  ' entry_SYSCALL_64_after_hwframe+0x4b/0xb5',
+  ' </TASK>',
+  '',
+  'Allocated by task 51:',
+  ' kasan_save_stack+0x38/0x59',
+  ' kasan_set_track+0x25/0x2b',
+  ' ____kasan_kmalloc+0x74/0x80',
+  ' __kmalloc+0x5b/0xdd',
+  ...allocatedBy,
+  '',
+  'The buggy address belongs to the object at ffff888004e7d900',
+  ' which belongs to the cache kmalloc-256 of size 256',
+  '==================================================================',
+];
+const OVERFLOW_WRITE = kasanReport(
+  'Write',
+  4096,
+  '_copy_from_user+0x5c/0x80',
+  [' __kasan_check_write+0x14/0x16', ' _copy_from_user+0x5c/0x80', ' fixedbuf_write+0x2e/0x60 [fixedbuf]', ' vfs_write+0x209/0x3e4', ' ksys_write+0x109/0x186'],
+  [' fixedbuf_init+0x1d/0x1000 [fixedbuf]', ' do_one_initcall+0x8e/0x1d0'],
+);
+/** Later: kernel code reading a neighbouring object the overflow overwrote (no module anywhere). */
+const NEIGHBOUR_READ = kasanReport(
+  'Read',
+  8,
+  'vfs_write+0x2f1/0x3e4',
+  [' __asan_load8+0x7a/0x90', ' vfs_write+0x2f1/0x3e4', ' ksys_write+0x109/0x186'],
+  [' alloc_file_pseudo+0xa5/0x140', ' do_pipe2+0x40/0x100'],
+);
+
+describe('after the module corrupts the heap', () => {
+  test('a crash in kernel code that never passes through the module is a consequence of the overflow', () => {
+    const log = [printk('T51', 18, OVERFLOW_WRITE), printk('T51', 19, NEIGHBOUR_READ)].join('\n');
+    const { findings } = parseConsoleLog(log);
+    assert.deepEqual(
+      findings.map((f) => [f.title, f.consequenceOf]),
+      [
+        ['KASAN: slab-out-of-bounds Write in fixedbuf_write', undefined],
+        ['KASAN: slab-out-of-bounds Read in vfs_write', 0],
+      ],
+    );
+  });
+
+  test('without the overflow before it, the same crash stands as a bug of its own', () => {
+    const { findings } = parseConsoleLog(printk('T51', 19, NEIGHBOUR_READ));
+    assert.equal(findings.length, 1);
+    assert.equal(findings[0]?.consequenceOf, undefined);
+  });
+
+  test('a later crash on an object the module allocated is its own bug, not the overflow again', () => {
+    const readOfModuleObject = kasanReport('Read', 8, 'vfs_write+0x2f1/0x3e4', [' __asan_load8+0x7a/0x90', ' vfs_write+0x2f1/0x3e4', ' ksys_write+0x109/0x186'], [' fixedbuf_open+0x22/0x50 [fixedbuf]', ' chrdev_open+0x12f/0x2d0']);
+    const log = [printk('T51', 18, OVERFLOW_WRITE), printk('T51', 19, readOfModuleObject)].join('\n');
+    const { findings } = parseConsoleLog(log);
+    assert.equal(findings.length, 2);
+    assert.equal(findings[1]?.consequenceOf, undefined);
+  });
+});
+
 describe('interleaved reports', () => {
   test('two CPUs printing at once without caller ids: each report keeps its family and is marked corrupted', () => {
     const log = fixtureLog('interleaved.log').replace(/\]\[\s*T\d+\]/g, ']');
