@@ -26,6 +26,7 @@ COPY apps/worker/package.json apps/worker/
 COPY packages/builder/package.json packages/builder/
 COPY packages/db/package.json packages/db/prisma.config.ts packages/db/
 COPY packages/engine/package.json packages/engine/
+COPY packages/exercises/package.json packages/exercises/
 COPY packages/expectations/package.json packages/expectations/
 COPY packages/harness/package.json packages/harness/
 COPY packages/kernel/package.json packages/kernel/

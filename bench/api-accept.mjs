@@ -17,7 +17,8 @@ import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import pg from 'pg';
 import { pino } from 'pino';
-import { buildApp, engineCatalog, EventHub, issueToken, seedShippedExercises } from '@kgrader/api';
+import { shippedExercisesDir } from '@kgrader/exercises';
+import { buildApp, folderCatalog, EventHub, issueToken, seedShippedExercises } from '@kgrader/api';
 import { createDb, createGradingQueue, createRedis, migrate } from '@kgrader/db';
 import { loadExercise, locateKernel } from '@kgrader/engine';
 import { cacheDirOf, engineConfigFromEnv, engineGrader, runWorker, WorkerEnv } from '@kgrader/worker';
@@ -63,12 +64,12 @@ const dbUrl = `${PG}/kgrader_bench`;
 await migrate({ databaseUrl: dbUrl });
 const prefix = `kgb-${process.pid}`;
 const db = createDb({ databaseUrl: dbUrl, poolMax: 10 });
-await seedShippedExercises(db); // as the API does at start: assignments pin a published exercise version
+await seedShippedExercises(db, { exercisesDir: shippedExercisesDir }); // as the API does at start: assignments pin a published exercise version
 const redis = createRedis(REDIS_URL);
 const queue = createGradingQueue(redis, prefix);
 const events = new EventHub(createRedis(REDIS_URL));
-const config = { publicUrl: 'http://127.0.0.1', exercisesDir: undefined, retry: { attempts: 3, backoffMs: 1000 }, duplicateWindowSeconds: 0 /* the same body is posted again and again: each one a real submission */, redisDeadlineMs: 300, sseMaxSeconds: 60, logLevel: 'silent' };
-const app = await buildApp({ deps: { db, redis, queue, events, catalog: engineCatalog(), config }, logger: false });
+const config = { publicUrl: 'http://127.0.0.1', exercisesDir: shippedExercisesDir, retry: { attempts: 3, backoffMs: 1000 }, duplicateWindowSeconds: 0 /* the same body is posted again and again: each one a real submission */, redisDeadlineMs: 300, sseMaxSeconds: 60, logLevel: 'silent' };
+const app = await buildApp({ deps: { db, redis, queue, events, catalog: folderCatalog(config.exercisesDir), config }, logger: false });
 await app.listen({ port: 0, host: '127.0.0.1' });
 const base = `http://127.0.0.1:${app.server.address().port}`;
 
@@ -128,7 +129,7 @@ await queue.obliterate({ force: true });
 await db.submission.updateMany({ data: { status: 'cancelled' } });
 
 // ---- 2. burst drain -----------------------------------------------------------------------------------
-const grader = fake ? fakeGrader((slug) => loadExercise(slug)) : engineGrader(engineConfigFromEnv(workerEnv));
+const grader = fake ? fakeGrader((slug) => loadExercise(slug, shippedExercisesDir)) : engineGrader(engineConfigFromEnv(workerEnv));
 const t0 = Date.now();
 const ids = await Promise.all(
   Array.from({ length: burst }, async (_, i) => {

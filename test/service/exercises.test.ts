@@ -80,7 +80,7 @@ describe('exercise authoring and versions', { timeout: 180_000 }, () => {
     assert.ok((msgbuf.solutions as unknown[]).length >= 10, 'the shipped solutions are stored with the version');
     // the seed() assignments were written straight into the database, unpinned: seeding again pins them, and adds nothing
     assert.equal((await env.db.assignment.findUniqueOrThrow({ where: { id: s.assignmentId } })).exerciseVersionId, null);
-    const again = await seedShippedExercises(env.db);
+    const again = await seedShippedExercises(env.db, { exercisesDir: env.deps.config.exercisesDir });
     assert.deepEqual(again, { seeded: [], changed: [] });
     assert.equal(await env.db.exerciseVersion.count(), 3);
     assert.equal((await env.db.assignment.findUniqueOrThrow({ where: { id: s.assignmentId } })).exerciseVersionId, msgbuf.id);

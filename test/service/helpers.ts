@@ -5,9 +5,9 @@ import { readdir, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
-import { buildApp, engineCatalog, EventHub, issueToken, seedShippedExercises, type ApiConfig, type ApiDeps } from '@kgrader/api';
+import { buildApp, folderCatalog, EventHub, issueToken, seedShippedExercises, type ApiConfig, type ApiDeps } from '@kgrader/api';
 import { createDb, createFailFastRedis, createGradingQueue, migrate, redisReady, type Db } from '@kgrader/db';
-import { loadExercise, locateKernel } from '@kgrader/engine';
+import { loadExercise, shippedExercisesDir, locateKernel } from '@kgrader/engine';
 import { cacheDirOf, WorkerEnv } from '@kgrader/worker';
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
@@ -76,7 +76,7 @@ export async function startApi(name: string, overrides: Partial<ApiConfig> = {},
   const dbUrl = await freshDatabase(name);
   const prefix = `kgt-${name}-${process.pid}`;
   const db = createDb({ databaseUrl: dbUrl, poolMax: 5 });
-  await seedShippedExercises(db); // as main.ts does at start: the shipped exercises as version 1
+  await seedShippedExercises(db, { exercisesDir: shippedExercisesDir }); // as main.ts does at start: the shipped exercises as version 1
   const redisUrl = opts.redisUrl ?? REDIS_URL;
   const redis = createFailFastRedis(redisUrl);
   const sub = createFailFastRedis(redisUrl);
@@ -88,7 +88,7 @@ export async function startApi(name: string, overrides: Partial<ApiConfig> = {},
   const events = new EventHub(sub);
   const config: ApiConfig = {
     publicUrl: 'http://127.0.0.1',
-    exercisesDir: undefined,
+    exercisesDir: shippedExercisesDir,
     retry: { attempts: 3, backoffMs: 50 },
     duplicateWindowSeconds: 600,
     redisDeadlineMs: 300,
@@ -97,7 +97,7 @@ export async function startApi(name: string, overrides: Partial<ApiConfig> = {},
     logLevel: 'silent',
     ...overrides,
   };
-  const deps: ApiDeps = { db, redis, queue, events, catalog: engineCatalog(), config };
+  const deps: ApiDeps = { db, redis, queue, events, catalog: folderCatalog(config.exercisesDir), config };
   const app = await buildApp({ deps, logger: false });
   await app.listen({ port: 0, host: '127.0.0.1' });
   const addr = app.server.address();
@@ -289,7 +289,7 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | null | unde
   }
 }
 
-export const loadMsgbuf = () => loadExercise('msgbuf');
+export const loadMsgbuf = () => loadExercise('msgbuf', shippedExercisesDir);
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 // ---- the real engine ------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { loadExercise } from '@kgrader/engine';
+import { loadExercise, shippedExercisesDir } from '@kgrader/engine';
 import { ensureToolKeyFile, readToolKeyFile, type ToolKey } from '@kgrader/lti';
 import { makeRsaKey, MockPlatform, SCOPES, type MockUser } from '@kgrader/lti/test-support';
 import { lmsServiceClient, NoticeDispatcher, ServiceCallDispatcher, type WorkerLmsConfig } from '@kgrader/worker';
@@ -94,7 +94,7 @@ before(async () => {
   const cfg = lmsConfig();
   const ags = lmsServiceClient(key, cfg);
   // the worker's loops, driven round by round (the grading queue is the API's: jobs stay queued, nothing grades here)
-  notices = new NoticeDispatcher({ db: env.db, ags, config: cfg, queue: env.deps.queue, loadExercise: (slug) => loadExercise(slug) });
+  notices = new NoticeDispatcher({ db: env.db, ags, config: cfg, queue: env.deps.queue, loadExercise: (slug) => loadExercise(slug, shippedExercisesDir) });
   calls = new ServiceCallDispatcher({ db: env.db, ags, config: cfg });
   reference = await readFile(solutionPath('reference'));
 });

@@ -19,7 +19,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { enqueueGrading, gradingJobId } from '@kgrader/db';
-import { loadExercise } from '@kgrader/engine';
+import { loadExercise, shippedExercisesDir } from '@kgrader/engine';
 import type { GradeResult } from '@kgrader/schemas';
 import { reconcile, runWorker, type Grader, type RunningWorker, type WorkerConfig } from '@kgrader/worker';
 import { pino } from 'pino';
@@ -33,7 +33,7 @@ function standInGrader(): Grader & { calls: { text: string; aborted: boolean }[]
   const calls: { text: string; aborted: boolean }[] = [];
   return {
     calls,
-    loadExercise: (slug) => loadExercise(slug),
+    loadExercise: (slug) => loadExercise(slug, shippedExercisesDir),
     async grade({ exercise, sourceDir, onProgress, signal }) {
       const text = await readFile(join(sourceDir, 'msgbuf.c'), 'utf8');
       const call = { text, aborted: false };

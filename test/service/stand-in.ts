@@ -11,7 +11,7 @@
 //   INFRA           kgrader's own failure (verdict error)
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { loadExercise } from '@kgrader/engine';
+import { loadExercise, shippedExercisesDir } from '@kgrader/engine';
 import type { ExerciseDraftInput, ExerciseSpec, Finding, GradeResult, HarnessEvent } from '@kgrader/schemas';
 import { decideVerdict } from '@kgrader/verdict';
 import type { Grader } from '@kgrader/worker';
@@ -27,7 +27,7 @@ export function standInGrader(): Grader & { calls: StandInCall[] } {
   const calls: StandInCall[] = [];
   return {
     calls,
-    loadExercise: (slug) => loadExercise(slug),
+    loadExercise: (slug) => loadExercise(slug, shippedExercisesDir),
     async grade({ exercise, sourceDir, onProgress }) {
       const names = (await readdir(sourceDir)).sort();
       const files: Record<string, string> = {};

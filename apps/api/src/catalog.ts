@@ -1,9 +1,9 @@
-import { loadExercise, SubmissionRejected, validateSubmissionFiles } from '@kgrader/engine';
+import { loadExercise, SubmissionRejected, validateSubmissionFiles } from '@kgrader/exercises';
 import type { ExerciseSpec } from '@kgrader/schemas';
 import type { ExerciseCatalog } from './deps.js';
 
-/** The engine's exercises, cached per slug (a spec is read from disk once per process). */
-export function engineCatalog(exercisesDir?: string): ExerciseCatalog {
+/** The exercises of a folder (the config's), cached per slug (a spec is read from disk once per process). */
+export function folderCatalog(exercisesDir: string): ExerciseCatalog {
   const cache = new Map<string, ExerciseSpec>();
   return {
     async get(slug) {

@@ -1,3 +1,4 @@
+import { shippedExercisesDir } from '@kgrader/exercises';
 import { GradingRetryEnv, gradingRetryPolicy, ServiceBaseEnv, type GradingRetryPolicy } from '@kgrader/schemas';
 import { z } from 'zod';
 
@@ -68,7 +69,8 @@ export type ApiEnv = z.infer<typeof ApiEnv>;
 
 export interface ApiConfig {
   publicUrl: string;
-  exercisesDir: string | undefined;
+  /** where exercises/<slug> are read from (EXERCISES_DIR, else the repository's own) */
+  exercisesDir: string;
   /** the grading retry policy (shared definition: GradingRetryEnv), set on every job enqueued */
   retry: GradingRetryPolicy;
   /** see SUBMIT_DUPLICATE_WINDOW_SECONDS */
@@ -107,7 +109,7 @@ export interface LmsConfig {
 export function apiConfigFromEnv(env: ApiEnv): ApiConfig {
   return {
     publicUrl: (env.PUBLIC_URL ?? `http://${env.HOST.includes(':') ? `[${env.HOST}]` : env.HOST}:${env.PORT}`).replace(/\/$/, ''),
-    exercisesDir: env.EXERCISES_DIR,
+    exercisesDir: env.EXERCISES_DIR ?? shippedExercisesDir,
     retry: gradingRetryPolicy(env),
     duplicateWindowSeconds: env.SUBMIT_DUPLICATE_WINDOW_SECONDS,
     redisDeadlineMs: env.REDIS_DEADLINE_MS,

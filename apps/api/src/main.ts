@@ -1,7 +1,7 @@
 import { createDb, createFailFastRedis, createGradingQueue, ensureDatabase, migrate } from '@kgrader/db';
 import { pino } from 'pino';
 import { buildApp } from './app.js';
-import { engineCatalog } from './catalog.js';
+import { folderCatalog } from './catalog.js';
 import { ApiEnv, apiConfigFromEnv } from './config.js';
 import { EventHub } from './lib/event-hub.js';
 import { seedShippedExercises } from './lib/exercises.js';
@@ -30,7 +30,7 @@ const queue = createGradingQueue(redis, env.QUEUE_PREFIX);
 queue.on('error', (err) => logger.warn({ err: err.message }, 'queue error'));
 const events = new EventHub(sub);
 const app = await buildApp({
-  deps: { db, redis, queue, events, catalog: engineCatalog(config.exercisesDir), config },
+  deps: { db, redis, queue, events, catalog: folderCatalog(config.exercisesDir), config },
   logger,
 });
 

@@ -5,7 +5,7 @@ import type { BuildResult, ExerciseSpec } from '@kgrader/schemas';
 import { cleanBuildLog, parseDiagnostics } from './diagnostics.js';
 import { readInspection, type ModuleInspection } from './inspect.js';
 import { inferModuleName, kbuildFor, type KbuildLayout } from './kbuild.js';
-import { SubmissionRejected, validateSubmissionFiles } from './submission.js';
+import { SubmissionRejected, validateSubmissionFiles } from '@kgrader/exercises';
 
 /** Infrastructure is missing or broken (not the student's fault): the grading should be retried. */
 export class BuildInfrastructureError extends Error {

@@ -1,9 +1,9 @@
 import { fileURLToPath } from 'node:url';
+import { shippedExercisesDir } from '@kgrader/exercises';
 import { hostVmSlots } from '@kgrader/vm';
 
 /** The repository root (engine lives at packages/engine/dist/src). */
 export const repoRoot = fileURLToPath(new URL('../../../../', import.meta.url));
-export const defaultExercisesDir = `${repoRoot}exercises`;
 
 /** Settings the apps parse from their environment once and pass down. */
 export interface EngineConfig {
@@ -32,7 +32,7 @@ export interface EngineConfig {
 export function defaultEngineConfig(cacheDir: string): EngineConfig {
   return {
     cacheDir,
-    exercisesDir: defaultExercisesDir,
+    exercisesDir: shippedExercisesDir,
     accel: 'auto',
     busybox: '/bin/busybox',
     vmMemoryMiB: 512,

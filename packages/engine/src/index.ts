@@ -1,10 +1,14 @@
 export * from './config.js';
-export * from './exercises.js';
 export * from './grade.js';
 export * from './analyze.js';
 export * from './run-analysis.js';
 export * from './vm-image.js';
 export {
+  listExercises,
+  loadExercise,
+  loadShippedExercise,
+  shippedExercisesDir,
+  UnknownExerciseError,
   SubmissionRejected,
   validateSubmissionFiles,
   type SubmittedFile,
@@ -19,7 +23,7 @@ export {
   readTar,
   type RawUpload,
   type AcceptedFile,
-} from '@kgrader/builder';
+} from '@kgrader/exercises';
 export { KernelNotBuiltError, locateKernel } from '@kgrader/kernel';
 export * from './doctor.js';
 export * from './chatter.js';

@@ -3,7 +3,7 @@
 // in the low-priority lane; the last check decides it).
 import { createHash } from 'node:crypto';
 import { enqueueSolutionChecks, isUniqueViolation, type Db, type Exercise, type ExerciseVersion, type Prisma, type SolutionCheck } from '@kgrader/db';
-import { listExercises, loadShippedExercise } from '@kgrader/engine';
+import { listExercises, loadShippedExercise } from '@kgrader/exercises';
 import { ExerciseDraft, ExerciseSpec, type ExerciseOut, type ExerciseSummary, type ExerciseVersionOut, type ExerciseVersionSummary, type SolutionDraft } from '@kgrader/schemas';
 import type { ApiDeps } from '../deps.js';
 import { conflict, HttpError } from '../errors.js';
@@ -34,7 +34,7 @@ const json = (v: unknown) => v as Prisma.InputJsonValue;
  * exercise whose files changed since it was seeded is reported, not re-seeded: publish it as a
  * new version (its solutions are graded first).
  */
-export async function seedShippedExercises(db: Db, opts: { exercisesDir?: string | undefined; log?: (msg: string, data?: object) => void } = {}): Promise<{ seeded: string[]; changed: string[] }> {
+export async function seedShippedExercises(db: Db, opts: { exercisesDir: string; log?: (msg: string, data?: object) => void }): Promise<{ seeded: string[]; changed: string[] }> {
   const log = opts.log ?? (() => {});
   const seeded: string[] = [];
   const changed: string[] = [];

@@ -1,4 +1,4 @@
-import { acceptUpload, checkUploadName, fileSetSha256, rawUploadCap, UploadRejected, type AcceptedFile } from '@kgrader/engine';
+import { acceptUpload, checkUploadName, fileSetSha256, rawUploadCap, UploadRejected, type AcceptedFile } from '@kgrader/exercises';
 import type { ExerciseSpec } from '@kgrader/schemas';
 import type { FastifyRequest } from 'fastify';
 import { HttpError } from '../errors.js';

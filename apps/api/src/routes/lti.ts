@@ -7,7 +7,7 @@
 // Register at the root: `await app.register(ltiPlugin, { deps })`.
 import { randomBytes } from 'node:crypto';
 import { ensureLtiUser, isUniqueViolation, PrismaNonceStore, type Tx } from '@kgrader/db';
-import { listExercises } from '@kgrader/engine';
+import { listExercises } from '@kgrader/exercises';
 import {
   ASSET_PROCESSOR_ITEM,
   LtiError,

@@ -1,7 +1,13 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { ExerciseDraft, ExerciseSpec, SolutionExpectations } from '@kgrader/schemas';
-import { defaultExercisesDir } from './config.js';
+
+/**
+ * The exercises that ship in this repository (`exercises/<slug>`): the apps' default when their
+ * configuration names no other folder. Functions here take the folder from the caller's config.
+ */
+export const shippedExercisesDir = fileURLToPath(new URL('../../../../exercises', import.meta.url));
 
 export class UnknownExerciseError extends Error {
   constructor(slug: string, known: string[]) {
@@ -10,12 +16,12 @@ export class UnknownExerciseError extends Error {
   }
 }
 
-export async function listExercises(exercisesDir = defaultExercisesDir): Promise<ExerciseSpec[]> {
+export async function listExercises(exercisesDir: string): Promise<ExerciseSpec[]> {
   const slugs = (await readdir(exercisesDir, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => e.name);
   return Promise.all(slugs.sort().map((slug) => loadExercise(slug, exercisesDir)));
 }
 
-export async function loadExercise(slug: string, exercisesDir = defaultExercisesDir): Promise<ExerciseSpec> {
+export async function loadExercise(slug: string, exercisesDir: string): Promise<ExerciseSpec> {
   if (!/^[a-z][a-z0-9-]*$/.test(slug)) throw new UnknownExerciseError(slug, await knownSlugs(exercisesDir));
   let text: string;
   try {
@@ -29,7 +35,7 @@ export async function loadExercise(slug: string, exercisesDir = defaultExercises
 }
 
 /** The shipped solutions of an exercise and what grading each must give (solutions.json). */
-export async function loadSolutionExpectations(slug: string, exercisesDir = defaultExercisesDir): Promise<SolutionExpectations> {
+async function loadSolutionExpectations(slug: string, exercisesDir: string): Promise<SolutionExpectations> {
   return SolutionExpectations.parse(JSON.parse(await readFile(join(exercisesDir, slug, 'solutions.json'), 'utf8')));
 }
 
@@ -45,7 +51,7 @@ async function knownSlugs(exercisesDir: string): Promise<string[]> {
  * A shipped exercise as the service stores it (version 1 of the seeded exercise): its spec, the
  * summary as handout, no starter files, and every solution folder with its expectation and files.
  */
-export async function loadShippedExercise(slug: string, exercisesDir = defaultExercisesDir): Promise<ExerciseDraft> {
+export async function loadShippedExercise(slug: string, exercisesDir: string): Promise<ExerciseDraft> {
   const spec = await loadExercise(slug, exercisesDir);
   const expectations = await loadSolutionExpectations(slug, exercisesDir);
   const solutions = [];
