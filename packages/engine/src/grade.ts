@@ -94,8 +94,13 @@ export async function gradeSubmission(opts: GradeOptions): Promise<GradeResult> 
       return buildOnly(policyFindings);
     }
 
-    const run = (kernelInfo: KernelInfo, module: CompiledModule, spec: ExerciseSpec, tag: string) =>
-      inVmSlot(config, opts.signal, progress, () => runPhase({ kernel: kernelInfo, compiled: module, exercise: spec, config, workDir, tag, progress, ...(opts.timeoutSeconds ? { timeoutSeconds: opts.timeoutSeconds } : {}), ...(opts.signal ? { signal: opts.signal } : {}) }));
+    // the VM slot is held while QEMU runs, not while the log is analyzed: the host's next grading
+    // starts its VM meanwhile (as it builds its module while this one runs)
+    const run = async (kernelInfo: KernelInfo, module: CompiledModule, spec: ExerciseSpec, tag: string): Promise<Phase> => {
+      const phase: PhaseOptions = { kernel: kernelInfo, compiled: module, exercise: spec, config, workDir, tag, progress, ...(opts.timeoutSeconds ? { timeoutSeconds: opts.timeoutSeconds } : {}), ...(opts.signal ? { signal: opts.signal } : {}) };
+      const ran = await inVmSlot(config, opts.signal, progress, () => runVm(phase));
+      return analyzePhase(phase, ran);
+    };
 
     let main: Phase;
     try {
@@ -228,10 +233,17 @@ interface PhaseOptions {
   signal?: AbortSignal;
 }
 
-/** Starts a VM on the kernel, runs the exercise's plan with the module, analyzes the run. */
-async function runPhase(p: PhaseOptions): Promise<Phase> {
+interface VmRun {
+  vm: LaunchedVm;
+  outcome: VmOutcome;
+  nonce: string;
+  timeoutSeconds: number;
+}
+
+/** Starts a VM on the kernel and runs the exercise's plan with the module; the VM is gone when this returns. */
+async function runVm(p: PhaseOptions): Promise<VmRun> {
   const { exercise, compiled, progress } = p;
-  if (!compiled.koPath || !compiled.vmKoPath || !compiled.inspection) throw new Error('runPhase needs a built and inspected module');
+  if (!compiled.koPath || !compiled.vmKoPath || !compiled.inspection) throw new Error('runVm needs a built and inspected module');
   let vm: LaunchedVm;
   try {
     const image = await gradingImage(p.config, p.kernel);
@@ -272,12 +284,18 @@ async function runPhase(p: PhaseOptions): Promise<Phase> {
   }
   if (outcome.stoppedBy === 'aborted') throw new Error('grading aborted');
   if (p.config.keepWorkDir) await writeFile(join(p.workDir, `vm-outcome-${p.tag}.json`), JSON.stringify({ ...outcome, nonce: secrets.nonce }));
+  return { vm, outcome, nonce: secrets.nonce, timeoutSeconds };
+}
 
+/** Reads what the VM run left: harness events, kernel reports, the module's symbols. */
+async function analyzePhase(p: PhaseOptions, { vm, outcome, nonce, timeoutSeconds }: VmRun): Promise<Phase> {
+  const { exercise, compiled, progress } = p;
+  if (!compiled.koPath || !compiled.inspection) throw new Error('analyzePhase needs a built and inspected module');
   progress('analyzing', 'reading the kernel log');
   const analyzeStarted = Date.now();
   const modules = outcome.events.filter((e): e is Extract<HarnessEvent, { event: 'module' }> => e.event === 'module');
   const analysis = await analyzeRun(outcome, {
-    nonce: secrets.nonce,
+    nonce,
     loadTestName: exercise.tests[0]!.name,
     chatterBytes: exercise.limits.chatterBytes,
     chatterFails: exercise.scoring.chatterFails,
