@@ -24,6 +24,9 @@ const ALLOCATOR_INTERNALS =
 /** Frames only a task dying of an oops has (a plain `do_exit` is any task's exit). */
 const DYING_TASK = /^(?:make_task_dead|rewind_stack_do_exit|rewind_stack_and_make_dead)$/;
 
+/** KASAN's report printer: what fires while it runs comes from printing that report. */
+const KASAN_REPORTING = /^(?:print_report|kasan_report|__kasan_report|kasan_report_invalid_free|print_address_description)$/;
+
 function crashesInAllocator(frames: readonly Frame[]): boolean {
   const innermost = frames.find((f) => !f.inlined);
   return innermost !== undefined && innermost.module === undefined && ALLOCATOR_INTERNALS.test(innermost.function.split('.')[0]!);
@@ -49,13 +52,19 @@ export function findCauses(reports: readonly AnalyzedReport[]): (number | undefi
   let lastHeapCorruption: number | undefined;
   let lastOops: number | undefined;
   let lastLockingBug: number | undefined;
+  /** the last KASAN report (its root cause when it is a consequence itself) */
+  let lastKasan: number | undefined;
   const kasanAt = new Map<string, number>();
   /** module functions of sleeping-in-atomic reports: __might_sleep warns again from the same call */
   const sleptIn = new Map<string, number>();
   reports.forEach((report, i) => {
     const { finding } = report;
     let cause: number | undefined;
-    if (lastHeapCorruption !== undefined && isCrash(finding) && crashesInAllocator(finding.frames)) cause = lastHeapCorruption;
+    // KASAN reads the object's allocation and free stacks from the stack depot while it prints a
+    // report; an overflow that overwrote those handles makes stack_depot_fetch warn from inside
+    // the report: part of it, not a bug of its own
+    if (lastKasan !== undefined && finding.kind !== 'kasan' && finding.frames.some((f) => KASAN_REPORTING.test(f.function.split('.')[0]!))) cause = lastKasan;
+    else if (lastHeapCorruption !== undefined && isCrash(finding) && crashesInAllocator(finding.frames)) cause = lastHeapCorruption;
     // once the module has written past its objects, the objects next to them hold its bytes: a
     // crash in kernel code that never passes through the module (nor touches an object it
     // allocated or freed) is the overwritten neighbour's, i.e. the same bug seen again
@@ -69,6 +78,7 @@ export function findCauses(reports: readonly AnalyzedReport[]): (number | undefi
     // again while the task it interrupted (a timer callback in softirq) was going to sleep
     else if (finding.kind === 'warning' && firstFrame(finding.frames)?.function === '__might_sleep') cause = sleptIn.get(moduleFrame(finding.frames)?.function ?? '');
     causes.push(cause);
+    if (finding.kind === 'kasan') lastKasan = cause ?? i;
     // A consequence does not become the cause of what follows: the first report stays the cause.
     if (cause !== undefined) return;
     if (corruptsTheHeap(report)) lastHeapCorruption = i;

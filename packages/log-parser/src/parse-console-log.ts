@@ -1,3 +1,4 @@
+import { CAPTURE_GAP_LINE } from '@kgrader/schemas';
 import type { Finding } from '@kgrader/schemas';
 import { analyzeReport, type AnalyzedReport, type CollectedReport } from './analyze.js';
 import { findCauses } from './consequences.js';
@@ -288,6 +289,11 @@ function titleView(lines: readonly ConsoleLine[], startLine: number, marker: str
   for (let i = startLine + 1; i < end && i < startLine + MAX_VIEW_SCAN && view.length < MAX_VIEW_LINES; i++) {
     const line = lines[i]!;
     if (isReplayNotice(line) || (i + 1 < lines.length && isReplayNotice(lines[i + 1]!))) continue;
+    // where the capped console dropped bytes, every context lost lines: the title must know
+    if (CAPTURE_GAP_LINE.test(line.text.trim())) {
+      view.push(line.text.trim());
+      continue;
+    }
     const fromThisContext = line.context === context || (otherCpus && line.context.startsWith('C'));
     if (!fromThisContext) continue;
     if (line.context !== '' && QUESTIONABLE_RE.test(line.text) && !line.text.includes('<EOI>')) continue;

@@ -1,3 +1,4 @@
+import { CAPTURE_GAP_LINE } from '@kgrader/schemas';
 import { matchesAt, type ReportGroup, type StackRule, type StackStep, type TitleFormat } from './families.js';
 import { firstFrame, isSkippedName, skipRegex, withoutSyscallPrefix, type NamedFrame } from './guilty-frame.js';
 
@@ -298,6 +299,13 @@ export function describe(group: ReportGroup, lines: readonly string[], at: numbe
       const extracted = extractFrames(from, candidate.stack);
       frame = extracted.frames[0]?.name ?? 'corrupted';
       if (!extracted.ok) corruptedReason = 'no frame to name in the stack';
+      // a capped console dropped the middle of this report: a frame named from after the gap
+      // belongs to some later stack (the report's own frames were dropped)
+      const gap = from.findIndex((l) => CAPTURE_GAP_LINE.test(l.trim()));
+      if (gap >= 0 && frame !== 'corrupted' && extractFrames(from.slice(0, gap), candidate.stack).frames[0]?.name !== frame) {
+        frame = 'corrupted';
+        corruptedReason = 'the console capture dropped the middle of this report';
+      }
     }
     title = renderTitle(candidate.title, groups, frame);
     format = candidate;

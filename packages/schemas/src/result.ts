@@ -84,3 +84,10 @@ export type GradeResult = z.infer<typeof GradeResult>;
 /** Stages a grading goes through, reported as progress. */
 export const Stage = z.enum(['building', 'booting', 'running', 'analyzing', 'done']);
 export type Stage = z.infer<typeof Stage>;
+
+/**
+ * The line a capped console capture puts where it dropped bytes (the VM's head-and-tail capture
+ * writes it; the log parser knows that a report spanning it lost its middle).
+ */
+export const captureGapLine = (droppedBytes: number): string => `[kgrader: ${droppedBytes} bytes of console output dropped here]`;
+export const CAPTURE_GAP_LINE = /^\[kgrader: \d+ bytes of console output dropped here\]$/;

@@ -1,3 +1,5 @@
+import { captureGapLine } from '@kgrader/schemas';
+
 /**
  * Keeps the first `headBytes` and the last `tailBytes` of a stream and counts the rest, so a
  * driver flooding the console costs bounded memory and the report at the end is still kept.
@@ -45,7 +47,7 @@ export class HeadTailCapture {
     const headLines = head.slice(0, head.lastIndexOf('\n') + 1);
     const tailLines = this.byteBeforeTail === 0x0a ? tail : tail.slice(tail.indexOf('\n') + 1);
     const shown = Buffer.byteLength(headLines) + Buffer.byteLength(tailLines);
-    return `${headLines}[kgrader: ${this.total - shown} bytes of console output dropped here]\n${tailLines}`;
+    return `${headLines}${captureGapLine(this.total - shown)}\n${tailLines}`;
   }
 
   private compactTail(): void {
