@@ -72,6 +72,30 @@ describe('measureChatter on repeated kernel reports (kasan_multi_shot)', () => {
   });
 });
 
+describe('measureChatter on a report too long to keep (a stack-depot dump of a corrupted handle)', () => {
+  // a real report whose free stack dumps thousands of raw words (chardev-generic buggy-unlocked-list)
+  const real = readFileSync(new URL('../../../log-parser/test/fixtures/real/buggy-race-realloc.log', import.meta.url), 'utf8').split('\n');
+  const start = real.findIndex((l) => l.includes('BUG: KASAN: double-free'));
+  const freedBy = real.findIndex((l, i) => i > start && l.includes('Freed by task'));
+  const prefix = real[freedBy]!.slice(0, real[freedBy]!.indexOf(']', real[freedBy]!.indexOf(']') + 1) + 1);
+  const words = Array.from({ length: 4000 }, (_, i) => `${prefix}  ${i % 3 === 0 ? `str__qdisc__trace_system_name+0x${(i % 0x400).toString(16)}/0x440` : `0x${(i * 0x9e3779b1).toString(16)}`}`);
+  const end = real.findIndex((l, i) => i > freedBy && /={20,}/.test(l));
+  const after = '[   30.000000][   T60] listdev: a line of its own';
+  const text = [load, ...real.slice(start - 1, freedBy + 1), ...words, ...real.slice(freedBy + 1, end + 1), after].join('\n');
+  const parsed = parseConsoleLog(text);
+
+  it('its stack-dump lines past the size cap are still the report, not chatter', () => {
+    const chatter = measureChatter(text, 0, parsed.findings, 0, new Set([0]), parsed.reportLines);
+    assert.ok(chatter.bytes < 4096, `${chatter.bytes} bytes of chatter`);
+    assert.ok(parsed.reportLines.size > 4000, `${parsed.reportLines.size} report lines`);
+  });
+
+  it('what follows the dump in another shape is counted again', () => {
+    const lines = text.split('\n');
+    assert.ok(!parsed.reportLines.has(lines.length - 1), 'the driver\'s own line after the report');
+  });
+});
+
 describe('chatterFinding', () => {
   it('is nothing under the limit', () => {
     assert.equal(chatterFinding({ bytes: 1000, sampleCount: 0 }, 64 * 1024, 3), undefined);

@@ -79,6 +79,12 @@ const MAX_VIEW_SCAN = 20_000;
 
 const SEPARATOR_RE = /^={20,}\s*$/;
 const END_TRACE_RE = /^-+\[ end trace/;
+/**
+ * Lines a stack dump is made of: a frame (`sym+0x1/0x2 [mod]`, a bare `0x…` word), `<TASK>`-like
+ * brackets, a blank line. What is left of a report cut at MAX_REPORT_LINES (a stack-depot dump of
+ * a corrupted handle prints thousands of raw words) is still the report's, not console chatter.
+ */
+const STACK_DUMP_LINE_RE = /^\s*(?:\? )?(?:0x[0-9a-f]+|[\w.$]+\+0x[0-9a-f]+\/0x[0-9a-f]+(?: \[\w+\])?|<\/?[A-Z]+>)?\s*$/;
 const END_PANIC_RE = /^-+\[ end Kernel panic/;
 const KMEMLEAK_BACKTRACE_RE = /^\s*backtrace(?: \(crc [0-9a-f]+\))?:\s*$/;
 
@@ -153,10 +159,20 @@ export function parseConsoleLog(text: string, options: ParseOptions = {}): Parse
     }
   };
 
+  /** per context, what is left of a report cut for its size: its stack-dump lines still count as its own */
+  const overflowed = new Set<string>();
   consoleLines.forEach((split, i) => {
     // A console takeover cuts a line short and prints it again after this notice: keep the copy.
     if (isReplayNotice(split) || (i + 1 < consoleLines.length && isReplayNotice(consoleLines[i + 1]!))) return;
     const textLine = split.text;
+    const context = split.caller ?? '';
+    if (overflowed.has(context)) {
+      if (STACK_DUMP_LINE_RE.test(textLine)) {
+        reportLines.add(i);
+        return;
+      }
+      overflowed.delete(context);
+    }
     const classified = classifyMarkerLine(textLine, i, split.timestamp, options.markerNonce);
     if (classified && 'marker' in classified) {
       markers.push(classified.marker);
@@ -199,6 +215,7 @@ export function parseConsoleLog(text: string, options: ParseOptions = {}): Parse
       report.onlyHeaders = false;
       if (textLine.includes('Sending NMI from CPU')) report.acceptsOtherCpus = true;
       const verdict = feed(report, textLine);
+      if (verdict === 'end-include' && report.lines.length > MAX_REPORT_LINES) overflowed.add(key);
       if (verdict === 'end-include') close(report, true);
       else if (verdict === 'end-exclude') {
         report.lines.pop();
