@@ -68,4 +68,15 @@ describe('expectationProblems', () => {
     assert.deepEqual(spec.policy.symbols, ['a'], 'not mutated');
     assert.equal(w.tests, spec.tests);
   });
+  it('a variant with a smaller console cap: the spec carries it, and a console left uncut breaks the promise', () => {
+    const spec = ExerciseSpec.parse({ slug: 'x', title: 't', summary: 's', device: '/dev/x', tests: [{ name: 'load', kind: 'load', description: 'd', points: 1 }] });
+    const variant = { description: 'capped', allowSymbols: [], kcsanTests: [], consoleBytes: 65536, consoleTruncated: true, verdict: 'fail' as const, anyOfFindingKinds: ['console-flood'] };
+    const capped = variantSpec(spec, variant);
+    assert.equal(capped.limits.consoleBytes, 65536);
+    assert.equal(capped.limits.chatterBytes, spec.limits.chatterBytes, 'the other limits stay');
+    assert.notEqual(spec.limits.consoleBytes, 65536, 'not mutated');
+    const flood = { kind: 'console-flood' as const, title: 'flood', frames: [], raw: '', count: 1 };
+    assert.match(variantProblems(base({ verdict: 'fail', score: 1, findings: [flood] }), variant).join(), /expected the flooded console to be capped/);
+    assert.deepEqual(variantProblems(base({ verdict: 'fail', score: 1, findings: [flood], consoleTruncatedBytes: 4096 }), variant), []);
+  });
 });

@@ -84,6 +84,7 @@ export function variantSpec(spec: ExerciseSpec, variant: Variant): ExerciseSpec 
     ...spec,
     ...(variant.allowSymbols.length > 0 ? { policy: { ...spec.policy, symbols: [...spec.policy.symbols, ...variant.allowSymbols] } } : {}),
     ...(variant.kcsanTests.length > 0 ? { kcsan: { tests: variant.kcsanTests } } : {}),
+    ...(variant.consoleBytes !== undefined ? { limits: { ...spec.limits, consoleBytes: variant.consoleBytes } } : {}),
   };
 }
 
@@ -103,6 +104,7 @@ export function variantProblems(result: Graded, variant: Variant): string[] {
     problems.push(`${what}: expected a finding of kind ${variant.anyOfFindingKinds.join('|')}`);
   }
   if (variant.verdict === 'fail' && !(result.score < result.maxScore)) problems.push(`${what}: it still scored full marks`);
+  if (variant.consoleTruncated && !((result.consoleTruncatedBytes ?? 0) > 0)) problems.push(`${what}: expected the flooded console to be capped`);
   if (variant.verdict === 'pass' && result.findings.some((f) => !f.advisory)) problems.push(`${what}: expected no finding, got ${result.findings.map((f) => f.title).join('; ')}`);
   return problems;
 }

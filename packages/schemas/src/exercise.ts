@@ -174,6 +174,10 @@ export const SolutionExpectation = z.object({
         verdict: z.enum(['pass', 'fail']),
         /** at least one finding must be of one of these kinds */
         anyOfFindingKinds: z.array(z.string()).default([]),
+        /** the console capture's cap for this grading (`limits.consoleBytes`), e.g. small enough that a flood must be cut */
+        consoleBytes: z.number().int().positive().optional(),
+        /** the grading must mark the console as cut */
+        consoleTruncated: z.boolean().optional(),
       }),
     )
     .default([]),
