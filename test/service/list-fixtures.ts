@@ -79,3 +79,42 @@ export async function seedSubmissions(db: Db, opts: { courseId: string; assignme
   }
   return out;
 }
+
+const STATUS_RANK = ['queued', 'building', 'booting', 'running', 'analyzing', 'done', 'error', 'cancelled'];
+const VERDICT_RANK = (v: string | null) => (v === null ? 4 : ['pass', 'fail', 'error'].indexOf(v) + 1);
+export type Sort = 'createdAt' | 'student' | 'status' | 'verdict' | 'score' | 'topFinding';
+
+/** The order the API promises, computed here from what was seeded. */
+export function expectedOrder(rows: SeededSubmission[], sort: Sort, dir: 'asc' | 'desc'): string[] {
+  const sign = dir === 'asc' ? 1 : -1;
+  const cmp = (a: string | number, b: string | number) => (a < b ? -1 : a > b ? 1 : 0);
+  const newestFirst = (x: SeededSubmission, y: SeededSubmission) => -cmp(x.createdAt.getTime(), y.createdAt.getTime()) || -cmp(x.id, y.id);
+  const key = (r: SeededSubmission): (string | number)[] => {
+    switch (sort) {
+      case 'createdAt':
+        return [];
+      case 'student':
+        return [r.name.toLowerCase(), r.email.toLowerCase()];
+      case 'status':
+        return [STATUS_RANK.indexOf(r.status)];
+      case 'verdict':
+        return [VERDICT_RANK(r.verdict)];
+      case 'score':
+        return [r.score ?? -1];
+      case 'topFinding':
+        return [r.topFinding ?? ''];
+    }
+  };
+  return [...rows]
+    .sort((x, y) => {
+      if (sort === 'createdAt') return sign * (cmp(x.createdAt.getTime(), y.createdAt.getTime()) || cmp(x.id, y.id));
+      const kx = key(x);
+      const ky = key(y);
+      for (let i = 0; i < kx.length; i++) {
+        const c = cmp(kx[i]!, ky[i]!);
+        if (c) return sign * c;
+      }
+      return newestFirst(x, y);
+    })
+    .map((r) => r.id);
+}
