@@ -29,7 +29,6 @@ import { redactor, studentSummary, viewOf } from '../lib/visibility.js';
 const errors = { 400: Problem, 401: Problem, 403: Problem, 404: Problem, 409: Problem, 422: Problem };
 const date = (s: string | null | undefined) => (s === undefined ? undefined : s === null ? null : new Date(s));
 
-
 /** Assignments: creation and edits, submission listings, bulk regrade, statistics. */
 export const assignmentsPlugin: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (app, { deps }) => {
   const { db } = deps;
