@@ -208,6 +208,8 @@ const ENTRIES: Record<string, Entry> = {
   'GET /api/v1/assignments/:assignmentId/submissions': course('member', 'read', 200, (t) => ({ path: v1(`/assignments/${t.assignmentId}/submissions`) })),
   'POST /api/v1/assignments/:assignmentId/regrade': course('instructor', 'instructor', 202, (t) => ({ path: v1(`/assignments/${t.assignmentId}/regrade`), json: { scope: 'latest' } })),
   'GET /api/v1/assignments/:assignmentId/stats': course('instructor', 'read', 200, (t) => ({ path: v1(`/assignments/${t.assignmentId}/stats`) })),
+  // the live rows of the instructors' table: never ends by itself (the matrix reads its status only)
+  'GET /api/v1/assignments/:assignmentId/events': course('instructor', 'read', 200, (t) => ({ path: v1(`/assignments/${t.assignmentId}/events`) })),
   'POST /api/v1/assignments/:assignmentId/submissions': course('member', 'submit', 202, (t) => ({
     path: v1(`/assignments/${t.assignmentId}/submissions`),
     form: filesForm([{ name: 'msgbuf.c', content: `int matrix_${uniq().replace('-', '_')};\n` }]),
@@ -378,7 +380,10 @@ async function call(method: string, r: Req, c: Caller): Promise<number> {
     body = JSON.stringify(r.json);
   } else if (r.form) body = r.form;
   const res = await fetch(`${env.baseUrl}${r.path}`, { method, headers, redirect: 'manual', signal: AbortSignal.timeout(10_000), ...(body !== undefined ? { body } : {}) });
-  await res.arrayBuffer(); // the whole answer (an SSE stream closes on its verdict)
+  // the whole answer (a submission's SSE stream closes on its verdict); an assignment's stream
+  // never ends by itself: its status and headers are the answer
+  if (res.status === 200 && res.headers.get('content-type')?.startsWith('text/event-stream') && /\/assignments\/[^/]+\/events$/.test(r.path)) await res.body?.cancel();
+  else await res.arrayBuffer();
   return res.status;
 }
 

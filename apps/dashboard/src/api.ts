@@ -15,8 +15,11 @@ import type {
   SubmissionList,
   SubmissionFiles,
   SubmissionLogs,
+  SubmissionRowUpdate,
+  SubmissionSort,
   SubmissionStreamEvent,
   SubmissionSummary,
+  SortDirection,
   AssignmentHandout,
   ExerciseDraftInput,
   ExerciseOut,
@@ -113,6 +116,10 @@ export interface ListFilters {
   findingKind?: string;
   userId?: string;
   latest?: boolean;
+  /** the student's name or e-mail contains this */
+  q?: string;
+  sort?: SubmissionSort;
+  dir?: SortDirection;
 }
 
 export const api = {
@@ -184,7 +191,7 @@ export interface ExerciseInfo {
   maxScore: number;
 }
 
-/** Every submission matching the filters (pages of 200, at most `cap`). */
+/** Every submission matching the filters, in their order (pages of 200, at most `cap`): for exports and charts. */
 export async function allSubmissions(assignmentId: string, f: ListFilters, cap = 5000): Promise<{ items: SubmissionSummary[]; capped: boolean }> {
   const items: SubmissionSummary[] = [];
   let cursor: string | undefined;
@@ -197,10 +204,45 @@ export async function allSubmissions(assignmentId: string, f: ListFilters, cap =
   }
 }
 
+interface SseEvent {
+  event: string;
+  id: string;
+  data: string;
+}
+
 /**
- * Follows GET /submissions/:id/events. EventSource cannot send an Authorization header, so this
- * reads the stream with fetch; it reconnects with Last-Event-ID until the verdict event arrives
- * or `stop()` is called.
+ * Reads one Server-Sent Events response to its end. EventSource cannot send an Authorization
+ * header, so this is fetch and a small parser; the session cookie goes along too.
+ */
+async function readStream(path: string, headers: Record<string, string>, signal: AbortSignal, onEvent: (ev: SseEvent) => void): Promise<void> {
+  const res = await fetch(`/api/v1${path}`, { headers: { accept: 'text/event-stream', ...authHeaders(), ...headers }, signal });
+  if (!res.ok || !res.body) throw await toError(res);
+  const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buf = '';
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    buf += value;
+    let i: number;
+    while ((i = buf.indexOf('\n\n')) !== -1) {
+      const block = buf.slice(0, i);
+      buf = buf.slice(i + 2);
+      const ev: SseEvent = { event: 'message', id: '', data: '' };
+      for (const line of block.split('\n')) {
+        if (line.startsWith('data:')) ev.data += line.slice(5).trimStart();
+        else if (line.startsWith('id:')) ev.id = line.slice(3).trim();
+        else if (line.startsWith('event:')) ev.event = line.slice(6).trim();
+      }
+      if (ev.data) onEvent(ev);
+    }
+  }
+}
+
+const backoff = (failures: number) => new Promise((r) => setTimeout(r, Math.min(10_000, 1000 * 2 ** Math.min(failures, 4))));
+
+/**
+ * Follows GET /submissions/:id/events; it reconnects with Last-Event-ID until the verdict event
+ * arrives or `stop()` is called.
  */
 export function followSubmission(id: string, onEvent: (ev: SubmissionStreamEvent) => void, onEnd?: (reason: 'verdict' | 'error', err?: unknown) => void): () => void {
   const ctrl = new AbortController();
@@ -210,38 +252,17 @@ export function followSubmission(id: string, onEvent: (ev: SubmissionStreamEvent
   const run = async () => {
     while (!done && !ctrl.signal.aborted) {
       try {
-        const res = await fetch(`/api/v1/submissions/${id}/events`, {
-          headers: { accept: 'text/event-stream', ...authHeaders(), ...(lastId ? { 'last-event-id': lastId } : {}) },
-          signal: ctrl.signal,
-        });
-        if (!res.ok || !res.body) throw await toError(res);
-        failures = 0;
-        const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
-        let buf = '';
-        for (;;) {
-          const { value, done: eof } = await reader.read();
-          if (eof) break;
-          buf += value;
-          let i: number;
-          while ((i = buf.indexOf('\n\n')) !== -1) {
-            const block = buf.slice(0, i);
-            buf = buf.slice(i + 2);
-            let data = '';
-            let evId = '';
-            for (const line of block.split('\n')) {
-              if (line.startsWith('data:')) data += line.slice(5).trimStart();
-              else if (line.startsWith('id:')) evId = line.slice(3).trim();
-            }
-            if (!data) continue;
-            if (evId) lastId = evId;
-            const ev = JSON.parse(data) as SubmissionStreamEvent;
-            onEvent(ev);
-            if (ev.type === 'verdict') {
-              done = true;
-              onEnd?.('verdict');
-            }
+        await readStream(`/submissions/${id}/events`, lastId ? { 'last-event-id': lastId } : {}, ctrl.signal, (raw) => {
+          failures = 0;
+          if (done) return;
+          if (raw.id) lastId = raw.id;
+          const ev = JSON.parse(raw.data) as SubmissionStreamEvent;
+          onEvent(ev);
+          if (ev.type === 'verdict') {
+            done = true;
+            onEnd?.('verdict');
           }
-        }
+        });
       } catch (err) {
         if (ctrl.signal.aborted) return;
         if (err instanceof ApiError && err.status >= 400 && err.status < 500) {
@@ -251,7 +272,7 @@ export function followSubmission(id: string, onEvent: (ev: SubmissionStreamEvent
         }
         failures++;
       }
-      if (!done && !ctrl.signal.aborted) await new Promise((r) => setTimeout(r, Math.min(10_000, 1000 * 2 ** Math.min(failures, 4))));
+      if (!done && !ctrl.signal.aborted) await backoff(failures);
     }
   };
   void run();
@@ -259,4 +280,37 @@ export function followSubmission(id: string, onEvent: (ev: SubmissionStreamEvent
     done = true;
     ctrl.abort();
   };
+}
+
+/**
+ * Follows GET /assignments/:id/events (instructors): `onReady` once subscribed, again after every
+ * reconnect (nothing is replayed: reload what is shown), `onRow` per row update. Reconnects until
+ * `stop()`; a 4xx ends it with `onError`.
+ */
+export function followAssignment(id: string, on: { onRow: (row: SubmissionRowUpdate) => void; onReady: () => void; onError?: (err: unknown) => void }): () => void {
+  const ctrl = new AbortController();
+  let failures = 0;
+  const run = async () => {
+    while (!ctrl.signal.aborted) {
+      try {
+        await readStream(`/assignments/${id}/events`, {}, ctrl.signal, (raw) => {
+          if (ctrl.signal.aborted) return;
+          if (raw.event === 'ready') {
+            failures = 0;
+            on.onReady();
+          } else if (raw.event === 'row') on.onRow(JSON.parse(raw.data) as SubmissionRowUpdate);
+        });
+      } catch (err) {
+        if (ctrl.signal.aborted) return;
+        if (err instanceof ApiError && err.status >= 400 && err.status < 500) {
+          on.onError?.(err);
+          return;
+        }
+        failures++;
+      }
+      if (!ctrl.signal.aborted) await backoff(failures);
+    }
+  };
+  void run();
+  return () => ctrl.abort();
 }

@@ -41,6 +41,16 @@ export function useAsync<T>(fn: () => Promise<T>, deps: unknown[]): Async<T> {
   return { data, error, loading, reload, set: (f) => setData((p) => f(p)) };
 }
 
+/** `value`, once it stopped changing for `ms` (a search box asks the server when typing pauses). */
+export function useDebounced<T>(value: T, ms: number): T {
+  const [v, setV] = useState(value);
+  useEffect(() => {
+    const t = setTimeout(() => setV(value), ms);
+    return () => clearTimeout(t);
+  }, [value, ms]);
+  return v;
+}
+
 export function errorText(err: unknown): string {
   if (err instanceof ApiError) {
     if (err.status === 403) return `Not allowed: ${err.message}`;

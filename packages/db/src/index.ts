@@ -26,7 +26,7 @@ export type {
   UserIdentity,
   Extension,
 } from './generated/client.js';
-export { recordSubmissionEvent, type PublishedEvent } from './events.js';
+export { announceSubmission, recordSubmissionEvent, type PublishedEvent } from './events.js';
 export type {
   LtiPlatform,
   LtiDeployment,

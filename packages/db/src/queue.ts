@@ -33,6 +33,14 @@ export function submissionChannel(submissionId: string): string {
   return `kgrader:submission:${submissionId}`;
 }
 
+/**
+ * Redis pub/sub channel carrying the events of every submission of an assignment (the same
+ * messages as `submissionChannel`): the instructors' live submissions table.
+ */
+export function assignmentChannel(assignmentId: string): string {
+  return `kgrader:assignment:${assignmentId}`;
+}
+
 /** The one retry policy of gradings (parsed once per process from `GradingRetryEnv` of @kgrader/schemas). */
 export type RetryPolicy = GradingRetryPolicy;
 export const defaultRetryPolicy: RetryPolicy = DEFAULT_GRADING_RETRY;

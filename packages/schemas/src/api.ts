@@ -336,6 +336,19 @@ export const SubmissionLogs = z.object({
 export type SubmissionLogs = z.infer<typeof SubmissionLogs>;
 export const LogsQuery = z.object({ attempt: z.coerce.number().int().positive().optional() });
 
+/**
+ * How the submission list is ordered. Every order ends with the submission time (newest first)
+ * and the id, so equal keys (the same score, the same student) still page stably.
+ * - `createdAt`: submission time; `student`: name (then e-mail), case-insensitive;
+ * - `status`: the grading pipeline's order (queued … done, error, cancelled);
+ * - `verdict`: pass, fail, error, none; `score`: no score counts as lowest;
+ * - `topFinding`: the first finding's title, none counting as lowest.
+ */
+export const SubmissionSort = z.enum(['createdAt', 'student', 'status', 'verdict', 'score', 'topFinding']);
+export type SubmissionSort = z.infer<typeof SubmissionSort>;
+export const SortDirection = z.enum(['asc', 'desc']);
+export type SortDirection = z.infer<typeof SortDirection>;
+
 export const SubmissionListQuery = z.object({
   status: SubmissionStatus.optional(),
   verdict: Verdict.optional(),
@@ -343,14 +356,20 @@ export const SubmissionListQuery = z.object({
   findingKind: FindingKind.optional(),
   /** only each student's latest submission */
   latest: z.stringbool().optional(),
+  /** the student's name or e-mail contains this (case-insensitive) */
+  q: z.string().trim().max(200).optional(),
+  sort: SubmissionSort.default('createdAt'),
+  dir: SortDirection.default('desc'),
   limit: z.coerce.number().int().min(1).max(200).default(50),
-  /** opaque cursor from the previous page's nextCursor */
-  cursor: z.string().max(200).optional(),
+  /** opaque cursor from the previous page's nextCursor (valid for the same sort and direction only) */
+  cursor: z.string().max(1000).optional(),
 });
 export type SubmissionListQuery = z.infer<typeof SubmissionListQuery>;
 export const SubmissionList = z.object({
   items: z.array(SubmissionSummary),
   nextCursor: z.string().nullable(),
+  /** how many submissions match the filters (all pages) */
+  total: z.number().int(),
 });
 export type SubmissionList = z.infer<typeof SubmissionList>;
 
@@ -388,5 +407,24 @@ export const SubmissionStreamEvent = z.object({
   maxScore: z.number().nullable().optional(),
 });
 export type SubmissionStreamEvent = z.infer<typeof SubmissionStreamEvent>;
+
+/**
+ * One row update of GET /assignments/:id/events (instructors; the `data:` JSON of `event: row`):
+ * sent when a submission of the assignment changes status or gets its verdict, read from the
+ * database at that moment (so it may already be ahead of the event that triggered it).
+ */
+export const SubmissionRowUpdate = z.object({
+  id: Uuid,
+  status: SubmissionStatus,
+  verdict: Verdict.nullable(),
+  score: z.number().nullable(),
+  maxScore: z.number().nullable(),
+  /** the first finding's title of the run that counts */
+  topFinding: z.string().nullable(),
+  reason: RunReason,
+  attemptCount: z.number().int(),
+  updatedAt: IsoDate,
+});
+export type SubmissionRowUpdate = z.infer<typeof SubmissionRowUpdate>;
 
 export const Health = z.object({ status: z.enum(['ok', 'degraded']), checks: z.record(z.string(), z.string()).optional() });

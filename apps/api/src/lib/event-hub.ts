@@ -1,11 +1,11 @@
-import { submissionChannel, type PublishedEvent } from '@kgrader/db';
+import { assignmentChannel, submissionChannel, type PublishedEvent } from '@kgrader/db';
 import type { Redis } from 'ioredis';
 
 type Listener = (ev: PublishedEvent) => void;
 
 /**
  * Fans a single Redis subscriber connection out to the SSE streams of this API process: one
- * SUBSCRIBE per watched submission, however many browsers watch it.
+ * SUBSCRIBE per watched submission (or assignment), however many browsers watch it.
  */
 export class EventHub {
   private readonly listeners = new Map<string, Set<Listener>>();
@@ -25,8 +25,16 @@ export class EventHub {
   }
 
   /** Resolves once Redis confirmed the subscription, so nothing published afterwards is missed. */
-  async subscribe(submissionId: string, listener: Listener): Promise<() => Promise<void>> {
-    const channel = submissionChannel(submissionId);
+  subscribe(submissionId: string, listener: Listener): Promise<() => Promise<void>> {
+    return this.subscribeTo(submissionChannel(submissionId), listener);
+  }
+
+  /** Every event of every submission of the assignment (the same messages as `subscribe` gets). */
+  subscribeAssignment(assignmentId: string, listener: Listener): Promise<() => Promise<void>> {
+    return this.subscribeTo(assignmentChannel(assignmentId), listener);
+  }
+
+  private async subscribeTo(channel: string, listener: Listener): Promise<() => Promise<void>> {
     let set = this.listeners.get(channel);
     if (!set) {
       set = new Set();
@@ -51,8 +59,11 @@ export class EventHub {
     return unsubscribe;
   }
 
+  /** submissions watched (the assignment streams are not counted) */
   get watched(): number {
-    return this.listeners.size;
+    let n = 0;
+    for (const channel of this.listeners.keys()) if (channel.startsWith(submissionChannel(''))) n++;
+    return n;
   }
 
   async close(): Promise<void> {

@@ -19,24 +19,15 @@ import {
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { ApiDeps } from '../deps.js';
-import { badRequest, HttpError } from '../errors.js';
+import { HttpError } from '../errors.js';
 import { allow, assignmentOf, caller, callerRole, courseOf } from '../lib/auth.js';
 import { assignmentOut, submissionSummary } from '../lib/mappers.js';
 import { regrade } from '../lib/regrade.js';
+import { listSubmissions } from '../lib/submission-list.js';
 import { redactor, studentSummary, viewOf } from '../lib/visibility.js';
 
 const errors = { 400: Problem, 401: Problem, 403: Problem, 404: Problem, 409: Problem, 422: Problem };
 const date = (s: string | null | undefined) => (s === undefined ? undefined : s === null ? null : new Date(s));
-
-function encodeCursor(createdAt: Date, id: string): string {
-  return Buffer.from(`${createdAt.toISOString()}|${id}`).toString('base64url');
-}
-function decodeCursor(c: string): { createdAt: Date; id: string } {
-  const [iso, id] = Buffer.from(c, 'base64url').toString('utf8').split('|');
-  const createdAt = new Date(iso ?? '');
-  if (!id || Number.isNaN(createdAt.getTime()) || !/^[0-9a-f-]{36}$/.test(id)) throw badRequest('invalid cursor');
-  return { createdAt, id };
-}
 
 /** Assignments: creation and edits, submission listings, bulk regrade, statistics. */
 export const assignmentsPlugin: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (app, { deps }) => {
@@ -154,7 +145,7 @@ export const assignmentsPlugin: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async
       config: { access: allow.assignment('member', 'read') },
       schema: {
         tags: ['submissions'],
-        summary: 'List submissions, newest first (instructors: all; students: their own)',
+        summary: 'List submissions, one page in the order asked (newest first by default), with the total for the filters (instructors: all; students: their own)',
         params: AssignmentIdParams,
         querystring: SubmissionListQuery,
         response: { 200: SubmissionList, ...errors },
@@ -167,37 +158,25 @@ export const assignmentsPlugin: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async
       const q = req.query;
       const view = await viewOf(db, assignment, role, user.id);
       // a student's verdicts are withheld while a test is hidden from them: filtering by verdict would tell them
-      if (view.hidden.size > 0 && q.verdict) return { items: [], nextCursor: null };
-      const where: Prisma.SubmissionWhereInput = { assignmentId: assignment.id };
-      if (role === 'student') where.userId = user.id;
-      else if (q.userId) where.userId = q.userId;
-      if (q.status) where.status = q.status;
-      if (q.verdict) where.verdict = q.verdict;
-      if (q.findingKind) where.runs = { some: { status: 'finished', findings: { some: { kind: q.findingKind } } } };
-      if (q.latest) {
-        const latest = await db.$queryRaw<{ id: string }[]>`
-          SELECT DISTINCT ON ("userId") id::text AS id FROM "Submission"
-          WHERE "assignmentId" = ${assignment.id}::uuid ORDER BY "userId", "createdAt" DESC, id DESC`;
-        where.id = { in: latest.map((r) => r.id) };
-      }
-      const and: Prisma.SubmissionWhereInput[] = [where];
-      if (q.cursor) {
-        const c = decodeCursor(q.cursor);
-        and.push({ OR: [{ createdAt: { lt: c.createdAt } }, { createdAt: c.createdAt, id: { lt: c.id } }] });
-      }
-      const rows = await db.submission.findMany({
-        where: { AND: and },
-        orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
-        take: q.limit + 1,
-        include: { user: { select: { email: true, name: true } } },
+      if (view.hidden.size > 0 && q.verdict) return { items: [], nextCursor: null, total: 0 };
+      // and so would an order by what is withheld: theirs is then the submission time
+      const narrowed = view.hidden.size > 0 && (q.sort === 'score' || q.sort === 'verdict' || q.sort === 'topFinding');
+      const listed = await listSubmissions(db, {
+        assignmentId: assignment.id,
+        userId: role === 'student' ? user.id : q.userId,
+        query: q,
+        sort: narrowed ? 'createdAt' : q.sort,
+        dir: narrowed ? 'desc' : q.dir,
       });
-      const page = rows.slice(0, q.limit);
+      const found = await db.submission.findMany({ where: { id: { in: listed.ids } }, include: { user: { select: { email: true, name: true } } } });
+      const byId = new Map(found.map((r) => [r.id, r]));
+      const page = listed.ids.map((id) => byId.get(id)).filter((r): r is (typeof found)[number] => !!r);
+      const { nextCursor, total } = listed;
       const runIds = page.map((s) => s.currentRunId).filter((x): x is string => !!x);
       const firsts = runIds.length
         ? await db.finding.findMany({ where: { runId: { in: runIds }, position: 0 }, select: { runId: true, title: true } })
         : [];
       const top = new Map(firsts.map((f) => [f.runId, f.title]));
-      const last = page[page.length - 1];
       // how late each submission was for its student (their extension, else the due date) and the penalty
       const policy = latePolicyOf(assignment);
       const dues = new Map<string, Date | null>();
@@ -230,12 +209,14 @@ export const assignmentsPlugin: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async
               ...(late(s) ? { late: { ...late(s)!, finalScore: null } } : {}),
             };
           }),
-          nextCursor: rows.length > q.limit && last ? encodeCursor(last.createdAt, last.id) : null,
+          nextCursor,
+          total,
         };
       }
       return {
         items: page.map((s) => withLate(submissionSummary(s, s.currentRunId ? (top.get(s.currentRunId) ?? null) : null), s)),
-        nextCursor: rows.length > q.limit && last ? encodeCursor(last.createdAt, last.id) : null,
+        nextCursor,
+        total,
       };
     },
   );

@@ -1,7 +1,8 @@
 import { withinDeadline, type PublishedEvent } from '@kgrader/db';
-import { Problem, sourceLinesOf, Stage, SubmissionIdParams, TERMINAL_STATUSES, type Finding, type SubmissionStreamEvent } from '@kgrader/schemas';
+import { AssignmentIdParams, Problem, sourceLinesOf, Stage, SubmissionIdParams, TERMINAL_STATUSES, type Finding, type SubmissionRowUpdate, type SubmissionStreamEvent } from '@kgrader/schemas';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import type { Db } from '@kgrader/db';
 import type { ApiDeps } from '../deps.js';
 import { HttpError } from '../errors.js';
 import { allow, assignmentOf, callerRole, submissionOf } from '../lib/auth.js';
@@ -9,7 +10,11 @@ import { studentProgressLine, studentSummary, viewOf } from '../lib/visibility.j
 
 const errors = { 401: Problem, 403: Problem, 404: Problem, 503: Problem };
 
-/** Live status over Server-Sent Events: replays what happened, streams the rest, closes on the verdict. */
+/**
+ * Live status over Server-Sent Events: a submission's stream replays what happened, streams the
+ * rest and closes on the verdict; an assignment's stream (instructors) pushes a row update of the
+ * submissions table whenever one of its submissions changes status or gets its verdict.
+ */
 export const eventsPlugin: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (app, { deps }) => {
   const { db, events } = deps;
 
@@ -157,4 +162,101 @@ export const eventsPlugin: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (app
       live = (ev) => send(ev.id, ev);
     },
   );
+  app.get(
+    '/assignments/:assignmentId/events',
+    {
+      // instructors only: the rows carry verdicts and scores, which hidden tests withhold from students
+      config: { access: allow.assignment('instructor', 'read') },
+      schema: {
+        tags: ['assignments'],
+        summary: "Server-Sent Events for the instructors' submissions table: `ready` once subscribed, then a `row` event per status change or verdict of any submission of the assignment",
+        description:
+          'Each `row` event carries a SubmissionRowUpdate (read from the database when sent). Nothing is replayed: on `ready` (after every reconnect) reload the page you show. Instructors only (403 for students).',
+        params: AssignmentIdParams,
+        produces: ['text/event-stream'],
+        response: { ...errors },
+      },
+    },
+    async (req, reply) => {
+      const aid = assignmentOf(req).id;
+      let closed = false;
+      // submissions with news not sent yet: coalesced, read from the database in one query per batch
+      const pending = new Set<string>();
+      let flushing = false;
+      let res: typeof reply.raw | null = null;
+      const flush = async () => {
+        if (flushing || !res) return;
+        flushing = true;
+        try {
+          while (pending.size > 0 && !closed) {
+            const ids = [...pending];
+            pending.clear();
+            for (const row of await rowUpdates(db, aid, ids)) {
+              if (closed) break;
+              res.write(`event: row\ndata: ${JSON.stringify(row)}\n\n`);
+            }
+          }
+        } catch (err) {
+          req.log.warn({ err }, 'assignment SSE row update failed');
+          close();
+        } finally {
+          flushing = false;
+        }
+      };
+      const subscribing = events.subscribeAssignment(aid, (ev) => {
+        if (ev.type === 'log') return; // progress lines change nothing in the table
+        pending.add(ev.submissionId);
+        void flush();
+      });
+      const unsubscribe = await withinDeadline(subscribing, 2_000).catch(() => {
+        void subscribing.then((u) => u(), () => {});
+        throw new HttpError(503, 'live events are unavailable right now (Redis); reload to see the latest state', { headers: { 'retry-after': '5' } });
+      });
+
+      reply.hijack();
+      res = reply.raw;
+      res.writeHead(200, {
+        'content-type': 'text/event-stream; charset=utf-8',
+        'cache-control': 'no-cache, no-transform',
+        connection: 'keep-alive',
+        'x-accel-buffering': 'no',
+      });
+      res.write(': kgrader assignment events\nretry: 3000\n\n');
+      res.write(`event: ready\ndata: ${JSON.stringify({ assignmentId: aid, at: new Date().toISOString() })}\n\n`);
+      const heartbeat = setInterval(() => res?.write(': keepalive\n\n'), 15_000);
+      const maxAge = setTimeout(() => close(), deps.config.sseMaxSeconds * 1000);
+      function close() {
+        if (closed) return;
+        closed = true;
+        clearInterval(heartbeat);
+        clearTimeout(maxAge);
+        void unsubscribe();
+        res?.end();
+      }
+      req.raw.on('close', close);
+      void flush(); // what arrived between the subscription and the headers
+    },
+  );
 };
+
+/** The table's view of some submissions of an assignment (others are ignored), as they are now. */
+async function rowUpdates(db: Db, assignmentId: string, ids: string[]): Promise<SubmissionRowUpdate[]> {
+  const rows = await db.submission.findMany({
+    where: { id: { in: ids }, assignmentId },
+    select: { id: true, status: true, verdict: true, score: true, maxScore: true, currentRunId: true, reason: true, attemptCount: true, updatedAt: true },
+  });
+  const runIds = rows.map((r) => r.currentRunId).filter((x): x is string => !!x);
+  const firsts = runIds.length ? await db.finding.findMany({ where: { runId: { in: runIds }, position: 0 }, select: { runId: true, title: true } }) : [];
+  const top = new Map(firsts.map((f) => [f.runId, f.title]));
+  return rows.map((r) => ({
+    id: r.id,
+    status: r.status,
+    verdict: r.verdict,
+    score: r.score,
+    maxScore: r.maxScore,
+    topFinding: r.currentRunId ? (top.get(r.currentRunId) ?? null) : null,
+    reason: r.reason,
+    attemptCount: r.attemptCount,
+    updatedAt: r.updatedAt.toISOString(),
+  }));
+}

@@ -1,4 +1,4 @@
-import { effectiveDueAt, enqueueGrading, gradingJobId, insertSubmission, isUniqueViolation, latePolicyOf, NoPublishedVersionError, pinnedVersion, recordSubmissionEvent, withinDeadline, writeWebhookEvent, type Submission } from '@kgrader/db';
+import { announceSubmission, effectiveDueAt, enqueueGrading, gradingJobId, insertSubmission, isUniqueViolation, latePolicyOf, NoPublishedVersionError, pinnedVersion, recordSubmissionEvent, withinDeadline, writeWebhookEvent, type Submission } from '@kgrader/db';
 import {
   AssignmentIdParams,
   LogsQuery,
@@ -190,7 +190,11 @@ export const submissionsPlugin: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async
         withinDeadline(p, deps.config.redisDeadlineMs).catch((err: unknown) =>
           req.log.warn({ err, submissionId: submission.id }, `${what} failed or is late; the reconciler takes over`),
         );
-      await quick('enqueue', enqueueGrading(deps.queue, { submissionId: submission.id, generation: submission.generation, reason: 'submit' }, deps.config.retry));
+      await Promise.all([
+        quick('enqueue', enqueueGrading(deps.queue, { submissionId: submission.id, generation: submission.generation, reason: 'submit' }, deps.config.retry)),
+        // the instructors' live table: its first event was stored in the transaction, never published
+        quick('announcing it to the live table', announceSubmission(deps.redis, submission)),
+      ]);
       for (const c of cancelled) {
         await quick('removing a superseded job', deps.queue.remove(gradingJobId(c.id, c.generation)));
         await recordSubmissionEvent(db, deps.redis, {
