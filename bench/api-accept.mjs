@@ -3,14 +3,17 @@
 //  1. the submission accept rate of the API and its latency (autocannon: POST multipart uploads
 //     for --duration seconds over --connections connections; each accepted request is a real
 //     committed submission + enqueued job);
-//  2. the time a burst of --burst submissions (the reference driver) takes to drain with --workers
-//     concurrent gradings. By default with the real engine (sandboxed build, the sanitizer kernel
-//     under QEMU: ~35-60 s per grading under TCG), so the default burst is small (4).
+//  2. the time a burst of --burst submissions (msgbuf's --solution, the reference by default)
+//     takes to drain with --workers concurrent gradings (default: the worker's, one per core; the
+//     host's VM slots bound the VMs, so the rest build their module meanwhile). By default with
+//     the real engine (sandboxed build, the sanitizer kernel under QEMU: ~6-12 s per grading
+//     under TCG), so the default burst is small (4). A buggy --solution (buggy-race-realloc)
+//     shows whether a loaded host still catches it: the verdicts are counted.
 //     `--grader fake` swaps in bench/support/fake-grader.mjs (no build, no VM; default burst 50):
 //     that drain measures only the service's queue overhead, NOT grading, and the report says so.
 // Uses its own database (kgrader_bench) and Redis key prefix; prints a JSON report on stdout.
 //   node bench/api-accept.mjs [--duration 10] [--connections 10] [--burst 4] [--workers 2]
-//                             [--grader engine|fake] [--fake-ms 200]
+//                             [--grader engine|fake] [--fake-ms 200] [--solution reference]
 import { readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
@@ -32,6 +35,8 @@ const { values: o } = parseArgs({
     workers: { type: 'string', default: String(availableParallelism()) },
     grader: { type: 'string', default: 'engine' },
     'fake-ms': { type: 'string', default: '200' },
+    /** the msgbuf solution submitted in the burst (its msgbuf.c), e.g. buggy-race-realloc: does the burst still catch it? */
+    solution: { type: 'string', default: 'reference' },
   },
 });
 if (o.grader !== 'engine' && o.grader !== 'fake') throw new Error(`--grader engine|fake, not ${o.grader}`);
@@ -87,7 +92,7 @@ for (let i = 0; i < Math.max(connections, 20); i++) {
 const token = tokens[0];
 
 const source = !fake
-  ? await readFile(new URL('../exercises/msgbuf/solutions/reference/msgbuf.c', import.meta.url), 'utf8')
+  ? await readFile(new URL(`../exercises/msgbuf/solutions/${o.solution}/msgbuf.c`, import.meta.url), 'utf8')
   : `// FAKE_SLEEP_MS=${Number(o['fake-ms'])}\nint x;\n`;
 const boundary = '----kgraderbench';
 const body = Buffer.from(
@@ -173,10 +178,14 @@ const verdicts = await db.submission.groupBy({ by: ['verdict'], where: { id: { i
 const runs = await db.gradingRun.findMany({ where: { submissionId: { in: ids }, finishedAt: { not: null } }, select: { startedAt: true, finishedAt: true } });
 const gradeSeconds = runs.map((r) => (r.finishedAt.getTime() - r.startedAt.getTime()) / 1000).sort((x, y) => x - y);
 const round1 = (n) => Math.round(n * 10) / 10;
+// which tests caught a buggy --solution (each submission's current run)
+const current = await db.submission.findMany({ where: { id: { in: ids } }, select: { currentRunId: true } });
+const notPassing = await db.testResult.groupBy({ by: ['name'], where: { runId: { in: current.map((c) => c.currentRunId).filter(Boolean) }, status: { not: 'pass' } }, _count: { _all: true } });
 const drain = {
   burst,
   concurrency: workers,
   grader: o.grader,
+  ...(fake ? {} : { solution: `msgbuf/${o.solution}` }),
   measures: fake ? FAKE_NOTE : 'real gradings: sandboxed build + sanitizer kernel under QEMU + analysis',
   ...(fake ? { fakeGradeMs: Number(o['fake-ms']) } : {}),
   submitMs: submittedMs,
@@ -184,6 +193,7 @@ const drain = {
   perSubmissionMs: Math.round(drainMs / burst),
   throughputPerMinute: Math.round((burst / drainMs) * 60_000),
   verdicts: Object.fromEntries(verdicts.map((v) => [v.verdict ?? 'none', v._count._all])),
+  testsNotPassing: Object.fromEntries(notPassing.map((t) => [t.name, t._count._all])),
   runs: runs.length,
   gradeSeconds: gradeSeconds.length
     ? { min: round1(gradeSeconds[0]), mean: round1(gradeSeconds.reduce((x, y) => x + y, 0) / gradeSeconds.length), max: round1(gradeSeconds.at(-1)) }
