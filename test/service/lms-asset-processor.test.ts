@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ensureToolKeyFile } from '@kgrader/lti';
 import { MockPlatform, type MockUser } from '@kgrader/lti/test-support';
+import { assignmentChannel, createRedis } from '@kgrader/db';
 import { runWorker, type RunningWorker } from '@kgrader/worker';
 import { pino } from 'pino';
 import { api, kernelMissing, REDIS_URL, seed, solutionPath, startApi, waitFor, type Seed, type TestEnv } from './helpers.js';
@@ -94,6 +95,12 @@ describe('LTI Asset Processor, graded by the real engine', { skip: kernelMissing
   });
 
   it('a submission in the LMS is graded once and reported: Processing at once, then the score, color and link', async () => {
+    // the instructors' live table hears of the new submission before its grading starts
+    const attached = await env.db.ltiAssetProcessor.findUniqueOrThrow({ where: { id: processorId } });
+    const listener = createRedis(REDIS_URL);
+    const heard: { type: string; status: string; submissionId: string }[] = [];
+    listener.on('message', (_channel, message) => heard.push(JSON.parse(message)));
+    await listener.subscribe(assignmentChannel(attached.assignmentId));
     platform.addAsset({ id: 'asset-1', filename: 'msgbuf.c', content: await readFile(solutionPath('never-loads')) });
     const claims = platform.submissionNotice({ userId: learner.sub, assetIds: ['asset-1'], activityId: ACTIVITY, submissionId: 'lms-sub-1', custom: { kgrader_processor: processorId } });
     const first = await platform.sendNotices(`${env.baseUrl}/lti/notices`, [await platform.sign(claims)]);
@@ -111,6 +118,9 @@ describe('LTI Asset Processor, graded by the real engine', { skip: kernelMissing
     assert.equal(subs.length, 1, 'the same notice twice grades once');
     const sub = subs[0]!;
     assert.equal(sub.status, 'done');
+    listener.disconnect();
+    const forSub = heard.filter((e) => e.submissionId === sub.id);
+    assert.deepEqual(forSub[0] && [forSub[0].type, forSub[0].status], ['status', 'queued'], `announced as queued first: ${JSON.stringify(forSub.slice(0, 3))}`);
     assert.equal(sub.runs.length, 1);
     // never-loads: the module does not load, so only the kmemleak test's points remain
     assert.equal(sub.verdict, 'fail');

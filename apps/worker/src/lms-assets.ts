@@ -6,7 +6,9 @@
 //   uploads, the submission is inserted and its grading enqueued; refusals become Failed reports;
 // - service calls: asset reports and notice-handler registrations owed to platforms, sent with a
 //   client-credentials token, retried on the schedule, their state visible to instructors.
+import type { Redis } from 'ioredis';
 import {
+  announceSubmission,
   claimDueNotices,
   claimDueServiceCalls,
   enqueueGrading,
@@ -81,6 +83,8 @@ export class NoticeDispatcher {
       config: WorkerLmsConfig;
       /** enqueues a grading (the worker's queue); failures are left to the reconciler */
       queue?: Queue<GradingJobData> | undefined;
+      /** tells the assignment's live table about each submission created (best effort) */
+      redis?: Redis | undefined;
       retry?: GradingRetryPolicy | undefined;
       loadExercise: (slug: string) => Promise<ExerciseSpec>;
       logger?: Logger;
@@ -178,6 +182,9 @@ export class NoticeDispatcher {
         const again = await db.submission.findFirst({ where: { assignmentId: processor.assignmentId, idempotencyKey } });
         if (!again) throw e;
         return this.attach(n.id, again, attempts, processor.id);
+      }
+      if (this.opts.redis) {
+        await announceSubmission(this.opts.redis, submission).catch((err: unknown) => logger?.warn({ err, submissionId: submission.id }, 'could not announce the submission to the live table'));
       }
       if (this.opts.queue) {
         await enqueueGrading(this.opts.queue, { submissionId: submission.id, generation: submission.generation, reason: 'submit' }, this.opts.retry).catch((err: unknown) =>

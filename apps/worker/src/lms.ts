@@ -8,6 +8,7 @@ import { AgsClient, AgsError, gradedScore, readToolKeyFile, scoreToPublish, type
 import { guardedFetch, OutboxDispatcher } from '@kgrader/webhooks';
 import type { Logger } from 'pino';
 import type { GradingJobData } from '@kgrader/db';
+import type { Redis } from 'ioredis';
 import type { ExerciseSpec } from '@kgrader/schemas';
 import type { Queue } from 'bullmq';
 import { DEFAULT_LTI_SERVICE_SCHEDULE_MS, DEFAULT_PASSBACK_SCHEDULE_MS, type WorkerConfig, type WorkerLmsConfig } from './config.js';
@@ -191,6 +192,8 @@ export async function startLmsLoops(opts: {
   autostart?: boolean;
   /** the grading queue (notices enqueue the submissions they create) */
   queue?: Queue<GradingJobData>;
+  /** announces the submissions notices create to the assignment's live table */
+  redis?: Redis;
   loadExercise?: (slug: string) => Promise<ExerciseSpec>;
 }): Promise<LmsLoops> {
   const cfg = lmsConfigOf(opts.config);
@@ -212,7 +215,7 @@ export async function startLmsLoops(opts: {
       const ags = lmsServiceClient(key!, cfg);
       serviceCalls = new ServiceCallDispatcher({ db: opts.db, ags, config: cfg, logger });
       if (opts.loadExercise) {
-        notices = new NoticeDispatcher({ db: opts.db, ags, config: cfg, queue: opts.queue, retry: opts.config.retry, loadExercise: opts.loadExercise, logger });
+        notices = new NoticeDispatcher({ db: opts.db, ags, config: cfg, queue: opts.queue, redis: opts.redis, retry: opts.config.retry, loadExercise: opts.loadExercise, logger });
       }
     } catch (err) {
       logger.error({ err }, 'LTI tool key unusable: grade passbacks stay pending until it is fixed');

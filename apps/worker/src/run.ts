@@ -124,7 +124,7 @@ export async function runWorker(opts: { config: WorkerConfig; grader: Grader; lo
     const v = await db.exerciseVersion.findFirst({ where: { status: 'published', exercise: { slug } }, orderBy: { version: 'desc' } });
     return v ? ExerciseSpec.parse(v.spec) : opts.grader.loadExercise(slug);
   };
-  const lms = await startLmsLoops({ db, config: lmsConfig, logger, queue, loadExercise });
+  const lms = await startLmsLoops({ db, config: lmsConfig, logger, queue, redis, loadExercise });
   const similarity = startSimilarityLoop({ db, logger, pollMs: config.similarityPollMs ?? 0 });
   let http: Awaited<ReturnType<typeof startHealthServer>> | undefined;
   if (config.health?.http && metrics) http = await startHealthServer({ ...config.health.http, metrics, state: () => health, logger });
