@@ -314,3 +314,16 @@ describe('the one retry policy', () => {
     assert.throws(() => ApiEnv.parse({ GRADING_ATTEMPTS: '0' }));
   });
 });
+
+describe('one name for the exercises folder', () => {
+  it('KGRADER_EXERCISES_DIR sets it for the API and the worker as for the CLI; the old EXERCISES_DIR is refused, not ignored', async () => {
+    const { ApiEnv, apiConfigFromEnv } = await import('@kgrader/api');
+    const { WorkerEnv, engineConfigFromEnv } = await import('@kgrader/worker');
+    const env = { KGRADER_EXERCISES_DIR: '/srv/kgrader/exercises' };
+    assert.equal(apiConfigFromEnv(ApiEnv.parse(env)).exercisesDir, '/srv/kgrader/exercises');
+    assert.equal(engineConfigFromEnv(WorkerEnv.parse(env)).exercisesDir, '/srv/kgrader/exercises');
+    for (const parse of [(e: object) => ApiEnv.parse(e), (e: object) => WorkerEnv.parse(e)]) {
+      assert.throws(() => parse({ EXERCISES_DIR: '/srv/kgrader/exercises' }), /EXERCISES_DIR is now KGRADER_EXERCISES_DIR/);
+    }
+  });
+});

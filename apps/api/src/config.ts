@@ -69,7 +69,7 @@ export type ApiEnv = z.infer<typeof ApiEnv>;
 
 export interface ApiConfig {
   publicUrl: string;
-  /** where exercises/<slug> are read from (EXERCISES_DIR, else the repository's own) */
+  /** where exercises/<slug> are read from (KGRADER_EXERCISES_DIR, else the repository's own) */
   exercisesDir: string;
   /** the grading retry policy (shared definition: GradingRetryEnv), set on every job enqueued */
   retry: GradingRetryPolicy;
@@ -109,7 +109,7 @@ export interface LmsConfig {
 export function apiConfigFromEnv(env: ApiEnv): ApiConfig {
   return {
     publicUrl: (env.PUBLIC_URL ?? `http://${env.HOST.includes(':') ? `[${env.HOST}]` : env.HOST}:${env.PORT}`).replace(/\/$/, ''),
-    exercisesDir: env.EXERCISES_DIR ?? shippedExercisesDir,
+    exercisesDir: env.KGRADER_EXERCISES_DIR ?? shippedExercisesDir,
     retry: gradingRetryPolicy(env),
     duplicateWindowSeconds: env.SUBMIT_DUPLICATE_WINDOW_SECONDS,
     redisDeadlineMs: env.REDIS_DEADLINE_MS,

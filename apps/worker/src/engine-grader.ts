@@ -6,7 +6,7 @@ export function engineConfigFromEnv(env: WorkerEnv): EngineConfig {
   const base = defaultEngineConfig(cacheDirOf(env));
   return {
     ...base,
-    ...(env.EXERCISES_DIR ? { exercisesDir: env.EXERCISES_DIR } : {}),
+    ...(env.KGRADER_EXERCISES_DIR ? { exercisesDir: env.KGRADER_EXERCISES_DIR } : {}),
     accel: env.KGRADER_ACCEL,
     ...(env.KGRADER_VM_CPUS ? { vmCpus: env.KGRADER_VM_CPUS } : {}),
     ...(env.KGRADER_VM_MEMORY_MIB ? { vmMemoryMiB: env.KGRADER_VM_MEMORY_MIB } : {}),

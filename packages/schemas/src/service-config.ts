@@ -19,8 +19,10 @@ export const ServiceBaseEnv = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** apply prisma/migrations at boot */
   MIGRATE_ON_START: bool.default(true),
-  /** where exercises/<slug> are read from (seeding version 1, the CLI's KGRADER_EXERCISES_DIR); default: the repository's */
-  EXERCISES_DIR: z.string().optional(),
+  /** where exercises/<slug> are read from (seeding version 1, grading); the CLI's setting of the same name; default: the repository's */
+  KGRADER_EXERCISES_DIR: z.string().min(1).optional(),
+  /** the old name: refused with a message rather than silently ignored */
+  EXERCISES_DIR: z.never({ error: 'EXERCISES_DIR is now KGRADER_EXERCISES_DIR (one name for the CLI, the API and the worker)' }).optional(),
   /** LTI tool key file (JSON array of private JWKs; `kgrader-admin lti-keygen --file F`); unset: LTI off, passbacks stay pending */
   LTI_TOOL_KEYS: z.string().min(1).optional(),
   /** accept http:// platform URLs (tests and local development only) */
