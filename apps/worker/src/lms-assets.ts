@@ -7,6 +7,7 @@
 // - service calls: asset reports and notice-handler registrations owed to platforms, sent with a
 //   client-credentials token, retried on the schedule, their state visible to instructors.
 import type { Redis } from 'ioredis';
+import { PollingLoop } from '@kgrader/webhooks';
 import {
   announceSubmission,
   claimDueNotices,
@@ -73,8 +74,8 @@ class Refusal extends Error {
 
 /** The notice inbox: `runOnce()` is one polling round (tests call it directly). */
 export class NoticeDispatcher {
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<unknown> | undefined;
+  /** runOnce every interval (start/stop) */
+  private readonly loop = new PollingLoop(() => this.runOnce(), (err: unknown) => this.opts.logger?.error({ err }, 'notice round failed'));
 
   constructor(
     private readonly opts: {
@@ -259,20 +260,11 @@ export class NoticeDispatcher {
   }
 
   start(intervalMs: number): void {
-    const tick = () => {
-      this.running = this.runOnce()
-        .catch((err: unknown) => this.opts.logger?.error({ err }, 'notice round failed'))
-        .finally(() => {
-          if (this.timer !== undefined) this.timer = setTimeout(tick, intervalMs);
-        });
-    };
-    this.timer = setTimeout(tick, 0);
+    this.loop.start(intervalMs);
   }
 
-  async stop(): Promise<void> {
-    clearTimeout(this.timer);
-    this.timer = undefined;
-    await this.running;
+  stop(): Promise<void> {
+    return this.loop.stop();
   }
 }
 
@@ -286,8 +278,8 @@ export interface ServiceCallSummary {
 
 /** The outbox of calls owed to platforms: `runOnce()` is one polling round. */
 export class ServiceCallDispatcher {
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<unknown> | undefined;
+  /** runOnce every interval (start/stop) */
+  private readonly loop = new PollingLoop(() => this.runOnce(), (err: unknown) => this.opts.logger?.error({ err }, 'platform call round failed'));
 
   constructor(private readonly opts: { db: Db; ags: AgsClient; config: WorkerLmsConfig; logger?: Logger; now?: () => Date }) {}
 
@@ -353,19 +345,10 @@ export class ServiceCallDispatcher {
   }
 
   start(intervalMs: number): void {
-    const tick = () => {
-      this.running = this.runOnce()
-        .catch((err: unknown) => this.opts.logger?.error({ err }, 'platform call round failed'))
-        .finally(() => {
-          if (this.timer !== undefined) this.timer = setTimeout(tick, intervalMs);
-        });
-    };
-    this.timer = setTimeout(tick, 0);
+    this.loop.start(intervalMs);
   }
 
-  async stop(): Promise<void> {
-    clearTimeout(this.timer);
-    this.timer = undefined;
-    await this.running;
+  stop(): Promise<void> {
+    return this.loop.stop();
   }
 }

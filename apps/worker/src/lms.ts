@@ -9,6 +9,7 @@ import { guardedFetch, OutboxDispatcher } from '@kgrader/webhooks';
 import type { Logger } from 'pino';
 import type { GradingJobData } from '@kgrader/db';
 import type { Redis } from 'ioredis';
+import { PollingLoop } from '@kgrader/webhooks';
 import type { ExerciseSpec } from '@kgrader/schemas';
 import type { Queue } from 'bullmq';
 import { DEFAULT_LTI_SERVICE_SCHEDULE_MS, DEFAULT_PASSBACK_SCHEDULE_MS, type WorkerConfig, type WorkerLmsConfig } from './config.js';
@@ -36,8 +37,8 @@ export interface PassbackSummary {
 
 /** The AGS passback outbox. `runOnce()` is one polling round (tests call it directly). */
 export class PassbackDispatcher {
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<unknown> | undefined;
+  /** runOnce every interval (start/stop) */
+  private readonly loop = new PollingLoop(() => this.runOnce(), (err: unknown) => this.opts.logger?.error({ err }, 'passback round failed'));
   readonly ags: AgsClient;
 
   constructor(
@@ -154,20 +155,11 @@ export class PassbackDispatcher {
   }
 
   start(intervalMs: number): void {
-    const tick = () => {
-      this.running = this.runOnce()
-        .catch((err: unknown) => this.opts.logger?.error({ err }, 'passback round failed'))
-        .finally(() => {
-          if (this.timer !== undefined) this.timer = setTimeout(tick, intervalMs);
-        });
-    };
-    this.timer = setTimeout(tick, 0);
+    this.loop.start(intervalMs);
   }
 
-  async stop(): Promise<void> {
-    clearTimeout(this.timer);
-    this.timer = undefined;
-    await this.running;
+  stop(): Promise<void> {
+    return this.loop.stop();
   }
 }
 

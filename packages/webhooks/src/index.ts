@@ -3,3 +3,4 @@ export * from './ssrf.js';
 export * from './deliver.js';
 export * from './schedule.js';
 export * from './outbox.js';
+export * from './polling.js';

@@ -1,6 +1,7 @@
 // Transactional outbox for webhooks: rows are written in the same DB transaction as the event
 // (see `outboxMessagesFor`), and a dispatcher claims due rows, delivers, records every attempt,
 // and schedules retries.
+import { PollingLoop } from './polling.js';
 import { randomUUID } from 'node:crypto';
 import type { WebhookEventType } from '@kgrader/schemas';
 import { deliver as defaultDeliver, type DeliverFn, type DeliveryErrorKind } from './deliver.js';
@@ -172,8 +173,8 @@ export class OutboxDispatcher {
   private readonly now: () => Date;
   private readonly deliver: DeliverFn;
   private readonly schedule: readonly number[];
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<unknown> | undefined;
+  /** runOnce every interval (start/stop) */
+  private readonly loop = new PollingLoop(() => this.runOnce(), (e: unknown) => this.config.onError?.(e));
 
   constructor(private readonly config: DispatcherConfig) {
     this.now = config.now ?? (() => new Date());
@@ -241,19 +242,10 @@ export class OutboxDispatcher {
 
   /** Thin shell: poll every `intervalMs` until stop(). */
   start(intervalMs = 1_000): void {
-    const tick = () => {
-      this.running = this.runOnce()
-        .catch((e: unknown) => this.config.onError?.(e))
-        .finally(() => {
-          if (this.timer !== undefined) this.timer = setTimeout(tick, intervalMs);
-        });
-    };
-    this.timer = setTimeout(tick, 0);
+    this.loop.start(intervalMs);
   }
 
-  async stop(): Promise<void> {
-    clearTimeout(this.timer);
-    this.timer = undefined;
-    await this.running;
+  stop(): Promise<void> {
+    return this.loop.stop();
   }
 }
