@@ -8,7 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import { locateKernel } from '@kgrader/engine';
 import { cacheDirOf, engineConfigFromEnv, engineGrader, runWorker, WorkerEnv, type RunningWorker } from '@kgrader/worker';
 import { pino } from 'pino';
-import { api, readEvents, REDIS_URL, seed, startApi, submit, type Seed, type TestEnv } from './helpers.js';
+import { api, readEvents, REDIS_URL, seed, startApi, submit, type Seed, type TestEnv, testWorkerConfig } from './helpers.js';
 
 const workerEnv = WorkerEnv.parse(process.env);
 const kernel = await locateKernel(cacheDirOf(workerEnv)).then(
@@ -25,19 +25,12 @@ describe('real engine end to end', { skip: kernel ?? false, timeout: 15 * 60_000
     env = await startApi('e2e');
     s = await seed(env.db);
     w = await runWorker({
-      config: {
-        databaseUrl: env.dbUrl,
-        redisUrl: REDIS_URL,
-        queuePrefix: env.prefix,
-        concurrency: 1,
+      config: testWorkerConfig(env, {
         workerId: 'e2e',
         retry: { attempts: 2, backoffMs: 1000 },
-        lockMs: 30_000,
-        stalledIntervalMs: 30_000,
         shutdownGraceMs: 1000,
-        reconcile: { intervalMs: 0, queuedGraceSeconds: 30 },
         heartbeat: { intervalMs: 10_000, staleSeconds: 45 },
-      },
+      }),
       grader: engineGrader(engineConfigFromEnv(workerEnv)),
       logger: pino({ level: process.env['TEST_LOG_LEVEL'] ?? 'silent' }),
     });

@@ -9,7 +9,7 @@ import { readFile } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 import { engineConfigFromEnv, engineGrader, runWorker, type RunningWorker } from '@kgrader/worker';
 import { pino } from 'pino';
-import { api, kernelMissing, REDIS_URL, seed, solutionPath, startApi, waitFor, workerEnv, type Seed, type TestEnv } from './helpers.js';
+import { api, kernelMissing, REDIS_URL, seed, solutionPath, startApi, waitFor, workerEnv, type Seed, type TestEnv, testWorkerConfig } from './helpers.js';
 
 const logger = pino({ level: process.env['TEST_LOG_LEVEL'] ?? 'silent' });
 
@@ -27,19 +27,12 @@ describe('publishing a version with the real engine', { skip: kernelMissing ?? f
     reference = await readFile(solutionPath('reference'), 'utf8');
     offByOne = await readFile(solutionPath('buggy-off-by-one-read'), 'utf8');
     w = await runWorker({
-      config: {
-        databaseUrl: env.dbUrl,
-        redisUrl: REDIS_URL,
-        queuePrefix: env.prefix,
-        concurrency: 1,
+      config: testWorkerConfig(env, {
         workerId: 'publish-e2e',
         retry: { attempts: 2, backoffMs: 1000 },
-        lockMs: 30_000,
-        stalledIntervalMs: 30_000,
         shutdownGraceMs: 1000,
-        reconcile: { intervalMs: 0, queuedGraceSeconds: 30 },
         heartbeat: { intervalMs: 10_000, staleSeconds: 45 },
-      },
+      }),
       grader: engineGrader(engineConfigFromEnv(workerEnv())),
       logger,
     });

@@ -10,7 +10,7 @@ import { seedShippedExercises } from '@kgrader/api';
 import { PRIORITY, solutionCheckJobId } from '@kgrader/db';
 import { reconcile, runWorker, type RunningWorker, type WorkerConfig } from '@kgrader/worker';
 import { pino } from 'pino';
-import { api, REDIS_URL, seed, startApi, submit, waitFor, type Seed, type TestEnv } from './helpers.js';
+import { api, REDIS_URL, seed, startApi, submit, waitFor, type Seed, type TestEnv, testWorkerConfig } from './helpers.js';
 import { miniDraft, standInGrader } from './stand-in.js';
 
 const logger = pino({ level: process.env['TEST_LOG_LEVEL'] ?? 'silent' });
@@ -20,18 +20,8 @@ describe('exercise authoring and versions', { timeout: 180_000 }, () => {
   let s: Seed;
   let worker: RunningWorker | null = null;
   const grader = standInGrader();
-  const config = (): WorkerConfig => ({
-    databaseUrl: env.dbUrl,
-    redisUrl: REDIS_URL,
-    queuePrefix: env.prefix,
-    concurrency: 1,
+  const config = (): WorkerConfig => testWorkerConfig(env, {
     workerId: 'exercises-test',
-    retry: { attempts: 2, backoffMs: 50 },
-    lockMs: 30_000,
-    stalledIntervalMs: 30_000,
-    shutdownGraceMs: 200,
-    reconcile: { intervalMs: 0, queuedGraceSeconds: 30 },
-    heartbeat: { intervalMs: 500, staleSeconds: 10 },
   });
   const T = () => ({ instructor: s.users.instructor.token, student: s.users.student1.token, other: s.users.otherInstructor.token, admin: s.users.admin.token });
   let exerciseId = '';

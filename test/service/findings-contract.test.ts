@@ -8,7 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import { Finding, FindingOut, sourceLinesOf } from '@kgrader/schemas';
 import { runWorker, type RunningWorker } from '@kgrader/worker';
 import { pino } from 'pino';
-import { api, REDIS_URL, seed, startApi, submit, waitFor, type Seed, type TestEnv } from './helpers.js';
+import { api, REDIS_URL, seed, startApi, submit, waitFor, type Seed, type TestEnv, testWorkerConfig } from './helpers.js';
 import { standInGrader } from './stand-in.js';
 
 const logger = pino({ level: process.env['TEST_LOG_LEVEL'] ?? 'silent' });
@@ -26,19 +26,9 @@ describe('the finding contract, engine to API', { timeout: 120_000 }, () => {
     assert.equal(sub.status, 202, JSON.stringify(sub.body));
     sid = sub.body.id;
     worker = await runWorker({
-      config: {
-        databaseUrl: env.dbUrl,
-        redisUrl: REDIS_URL,
-        queuePrefix: env.prefix,
-        concurrency: 1,
+      config: testWorkerConfig(env, {
         workerId: 'findings',
-        retry: { attempts: 2, backoffMs: 50 },
-        lockMs: 30_000,
-        stalledIntervalMs: 30_000,
-        shutdownGraceMs: 200,
-        reconcile: { intervalMs: 0, queuedGraceSeconds: 30 },
-        heartbeat: { intervalMs: 500, staleSeconds: 10 },
-      },
+      }),
       grader: standInGrader(),
       logger,
     });

@@ -8,7 +8,7 @@ import { gzipSync } from 'node:zlib';
 import { buildApp, folderCatalog, EventHub, issueToken, seedShippedExercises, type ApiConfig, type ApiDeps } from '@kgrader/api';
 import { createDb, createFailFastRedis, createGradingQueue, migrate, redisReady, type Db } from '@kgrader/db';
 import { loadExercise, shippedExercisesDir, locateKernel } from '@kgrader/engine';
-import { cacheDirOf, WorkerEnv } from '@kgrader/worker';
+import { cacheDirOf, WorkerEnv, type WorkerConfig } from '@kgrader/worker';
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 import pg from 'pg';
@@ -301,6 +301,27 @@ export async function solution(name: 'reference' | 'buggy-off-by-one-read' | 'ne
 export const solutionPath = (name: string) => fileURLToPath(new URL(`../../../exercises/msgbuf/solutions/${name}/msgbuf.c`, import.meta.url));
 
 /** The worker's environment as production parses it, with overrides (e.g. another KGRADER_CACHE_DIR). */
+/**
+ * A worker's config against a test environment's database and queue: one grading at a time, two
+ * attempts, no reconciler, quick heartbeats and shutdown. Tests name the worker and override what
+ * they exercise.
+ */
+export function testWorkerConfig(env: { dbUrl: string; prefix: string }, over: Partial<WorkerConfig> & { workerId: string }): WorkerConfig {
+  return {
+    databaseUrl: env.dbUrl,
+    redisUrl: REDIS_URL,
+    queuePrefix: env.prefix,
+    concurrency: 1,
+    retry: { attempts: 2, backoffMs: 50 },
+    lockMs: 30_000,
+    stalledIntervalMs: 30_000,
+    shutdownGraceMs: 200,
+    reconcile: { intervalMs: 0, queuedGraceSeconds: 30 },
+    heartbeat: { intervalMs: 500, staleSeconds: 10 },
+    ...over,
+  };
+}
+
 export const workerEnv = (over: Record<string, string> = {}) => WorkerEnv.parse({ ...process.env, ...over });
 
 /** null when the grading kernel is built, else why the engine tests cannot run (`npm run setup`). */

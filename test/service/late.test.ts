@@ -13,7 +13,7 @@ import { MockPlatform, type MockUser } from '@kgrader/lti/test-support';
 import { lateness } from '@kgrader/schemas';
 import { runWorker, type RunningWorker } from '@kgrader/worker';
 import { pino } from 'pino';
-import { api, REDIS_URL, seed, startApi, submit, waitFor, type Seed, type TestEnv } from './helpers.js';
+import { api, REDIS_URL, seed, startApi, submit, waitFor, type Seed, type TestEnv, testWorkerConfig } from './helpers.js';
 import { fullLaunch } from './lms-support.js';
 import { standInGrader } from './stand-in.js';
 
@@ -67,20 +67,10 @@ describe('late work through the service', { timeout: 120_000 }, () => {
     });
     assert.equal(reg.status, 201);
     worker = await runWorker({
-      config: {
-        databaseUrl: env.dbUrl,
-        redisUrl: REDIS_URL,
-        queuePrefix: env.prefix,
-        concurrency: 1,
+      config: testWorkerConfig(env, {
         workerId: 'late',
-        retry: { attempts: 2, backoffMs: 50 },
-        lockMs: 30_000,
-        stalledIntervalMs: 30_000,
-        shutdownGraceMs: 200,
-        reconcile: { intervalMs: 0, queuedGraceSeconds: 30 },
-        heartbeat: { intervalMs: 500, staleSeconds: 10 },
         lms: { toolKeysFile, allowInsecureUrls: true, allowPrivateUrls: true, passback: { pollMs: 100, schedule: [500], agsAttempts: 1, agsBaseDelayMs: 10, timeoutMs: 5_000 } },
-      },
+      }),
       grader: standInGrader(),
       logger: pino({ level: 'silent' }),
     });

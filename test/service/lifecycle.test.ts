@@ -33,6 +33,7 @@ import {
   workerEnv,
   type Seed,
   type TestEnv,
+  testWorkerConfig,
 } from './helpers.js';
 
 const logger = pino({ level: process.env['TEST_LOG_LEVEL'] ?? 'silent' });
@@ -53,20 +54,14 @@ describe('service lifecycle with the real engine', { skip: kernelMissing ?? fals
   let healedId: string;
 
   function workerConfig(over: Partial<WorkerConfig> = {}): WorkerConfig {
-    return {
-      databaseUrl: env.dbUrl,
-      redisUrl: REDIS_URL,
-      queuePrefix: env.prefix,
-      concurrency: 1,
+    return testWorkerConfig(env, {
       workerId: `test:${process.pid}`,
       retry: RETRY,
-      lockMs: 30_000,
-      stalledIntervalMs: 30_000,
       shutdownGraceMs: 5 * MIN,
       reconcile: { intervalMs: 0, queuedGraceSeconds: 0 },
       heartbeat: { intervalMs: 1_000, staleSeconds: 45 },
       ...over,
-    };
+    });
   }
   /** every worker a test starts; all are shut down at the end even when a test fails midway */
   const started: RunningWorker[] = [];

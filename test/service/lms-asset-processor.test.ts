@@ -15,7 +15,7 @@ import { MockPlatform, type MockUser } from '@kgrader/lti/test-support';
 import { assignmentChannel, createRedis } from '@kgrader/db';
 import { runWorker, type RunningWorker } from '@kgrader/worker';
 import { pino } from 'pino';
-import { api, kernelMissing, REDIS_URL, seed, solutionPath, startApi, waitFor, type Seed, type TestEnv } from './helpers.js';
+import { api, kernelMissing, REDIS_URL, seed, solutionPath, startApi, waitFor, type Seed, type TestEnv, testWorkerConfig } from './helpers.js';
 import { attachExercise, deepLinkLaunch, realGrader } from './lms-support.js';
 
 /** a grading by the real engine (QEMU under TCG) takes 25-60 s on 2 cores */
@@ -49,17 +49,10 @@ before(async () => {
   });
   assert.equal(reg.status, 201, JSON.stringify(reg.body));
   worker = await runWorker({
-    config: {
-      databaseUrl: env.dbUrl,
-      redisUrl: REDIS_URL,
-      queuePrefix: env.prefix,
-      concurrency: 1,
+    config: testWorkerConfig(env, {
       workerId: 'lms-asset-processor',
       retry: { attempts: 2, backoffMs: 100 },
-      lockMs: 30_000,
-      stalledIntervalMs: 30_000,
       shutdownGraceMs: 1_000,
-      reconcile: { intervalMs: 0, queuedGraceSeconds: 30 },
       heartbeat: { intervalMs: 10_000, staleSeconds: 45 },
       lms: {
         toolKeysFile,
@@ -68,7 +61,7 @@ before(async () => {
         passback: { pollMs: 100, schedule: [1_000], agsAttempts: 1, agsBaseDelayMs: 10, timeoutMs: 5_000 },
         assets: { pollMs: 100, schedule: [500, 500] },
       },
-    },
+    }),
     grader: realGrader(),
     logger: pino({ level: process.env['TEST_LOG_LEVEL'] ?? 'silent' }),
   });

@@ -13,7 +13,7 @@ import { ensureToolKeyFile } from '@kgrader/lti';
 import { MockPlatform, type MockUser } from '@kgrader/lti/test-support';
 import { runWorker, type RunningWorker } from '@kgrader/worker';
 import { pino } from 'pino';
-import { api, REDIS_URL, seed, startApi, submit, waitFor, type Seed, type TestEnv } from './helpers.js';
+import { api, REDIS_URL, seed, startApi, submit, waitFor, type Seed, type TestEnv, testWorkerConfig } from './helpers.js';
 import { fullLaunch, realGrader } from './lms-support.js';
 
 /** a grading by the real engine (QEMU under TCG) takes 25-60 s on 2 cores */
@@ -49,17 +49,10 @@ before(async () => {
   });
   assert.equal(reg.status, 201, JSON.stringify(reg.body));
   worker = await runWorker({
-    config: {
-      databaseUrl: env.dbUrl,
-      redisUrl: REDIS_URL,
-      queuePrefix: env.prefix,
-      concurrency: 1,
+    config: testWorkerConfig(env, {
       workerId: 'lms-passback',
       retry: { attempts: 2, backoffMs: 100 },
-      lockMs: 30_000,
-      stalledIntervalMs: 30_000,
       shutdownGraceMs: 1_000,
-      reconcile: { intervalMs: 0, queuedGraceSeconds: 30 },
       heartbeat: { intervalMs: 10_000, staleSeconds: 45 },
       lms: {
         toolKeysFile,
@@ -68,7 +61,7 @@ before(async () => {
         // one HTTP try per round, then the durable schedule: 1.5 s (long enough to observe `pending`)
         passback: { pollMs: 100, schedule: [1_500, 1_500], agsAttempts: 1, agsBaseDelayMs: 10, timeoutMs: 5_000 },
       },
-    },
+    }),
     grader: realGrader(),
     logger: pino({ level: process.env['TEST_LOG_LEVEL'] ?? 'silent' }),
   });

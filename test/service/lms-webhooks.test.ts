@@ -12,7 +12,7 @@ import { PrismaOutboxStore, writeWebhookEvent } from '@kgrader/db';
 import { OutboxDispatcher, verify } from '@kgrader/webhooks';
 import { runWorker, type RunningWorker } from '@kgrader/worker';
 import { pino } from 'pino';
-import { api, REDIS_URL, seed, startApi, submit, waitFor, type Seed, type TestEnv } from './helpers.js';
+import { api, REDIS_URL, seed, startApi, submit, waitFor, type Seed, type TestEnv, testWorkerConfig } from './helpers.js';
 import { realGrader, startReceiver } from './lms-support.js';
 
 /** a grading by the real engine (QEMU under TCG) takes 25-60 s on 2 cores */
@@ -165,21 +165,14 @@ describe('deliveries from the outbox', { timeout: 600_000 }, () => {
     rx.plan('/flaky', [500, 503, 502]);
     rx.plan('/gone', [410]);
     worker = await runWorker({
-      config: {
-        databaseUrl: env.dbUrl,
-        redisUrl: REDIS_URL,
-        queuePrefix: env.prefix,
-        concurrency: 1,
+      config: testWorkerConfig(env, {
         workerId: 'lms-webhooks',
         retry: { attempts: 2, backoffMs: 100 },
-        lockMs: 30_000,
-        stalledIntervalMs: 30_000,
         shutdownGraceMs: 1_000,
-        reconcile: { intervalMs: 0, queuedGraceSeconds: 30 },
         heartbeat: { intervalMs: 10_000, staleSeconds: 45 },
         // loopback receiver allowed by config; the retry schedule injected (ms instead of minutes)
         lms: { webhooks: { allowPrivate: true, timeoutMs: 2_000, pollMs: 50, schedule: [100, 100, 100, 100] } },
-      },
+      }),
       grader: realGrader(),
       logger: pino({ level: process.env['TEST_LOG_LEVEL'] ?? 'silent' }),
     });

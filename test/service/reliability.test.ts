@@ -23,7 +23,7 @@ import { loadExercise, shippedExercisesDir } from '@kgrader/engine';
 import type { GradeResult } from '@kgrader/schemas';
 import { reconcile, runWorker, type Grader, type RunningWorker, type WorkerConfig } from '@kgrader/worker';
 import { pino } from 'pino';
-import { api, REDIS_URL, seed, startApi, submit, waitFor, wipePrefix, type Seed, type TestEnv } from './helpers.js';
+import { api, REDIS_URL, seed, startApi, submit, waitFor, wipePrefix, type Seed, type TestEnv, testWorkerConfig } from './helpers.js';
 
 const logger = pino({ level: process.env['TEST_LOG_LEVEL'] ?? 'silent' });
 const RETRY = { attempts: 3, backoffMs: 50 };
@@ -175,17 +175,9 @@ describe('heartbeats and the retry cap (stand-in grader, real PostgreSQL and Red
   let env: TestEnv;
   let s: Seed;
   const workers: RunningWorker[] = [];
-  const config = (over: Partial<WorkerConfig> = {}): WorkerConfig => ({
-    databaseUrl: env.dbUrl,
-    redisUrl: REDIS_URL,
-    queuePrefix: env.prefix,
-    concurrency: 1,
+  const config = (over: Partial<WorkerConfig> = {}): WorkerConfig => testWorkerConfig(env, {
     workerId: 'w',
     retry: RETRY,
-    lockMs: 30_000,
-    stalledIntervalMs: 30_000,
-    shutdownGraceMs: 200,
-    reconcile: { intervalMs: 0, queuedGraceSeconds: 30 },
     heartbeat: { intervalMs: 200, staleSeconds: 2 },
     ...over,
   });

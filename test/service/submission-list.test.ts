@@ -10,7 +10,7 @@ import { createRedis, recordSubmissionEvent } from '@kgrader/db';
 import { runWorker, type RunningWorker } from '@kgrader/worker';
 import type { Redis } from 'ioredis';
 import { pino } from 'pino';
-import { api, REDIS_URL, seed, sleep, startApi, submit, waitFor, type Seed, type TestEnv } from './helpers.js';
+import { api, REDIS_URL, seed, sleep, startApi, submit, waitFor, type Seed, type TestEnv, testWorkerConfig } from './helpers.js';
 import { expectedOrder, seedSubmissions, type SeededSubmission, type Sort } from './list-fixtures.js';
 import { standInGrader } from './stand-in.js';
 
@@ -263,19 +263,9 @@ describe('submission list: sort, paging, filters, live rows', { timeout: 180_000
       let worker: RunningWorker | undefined;
       try {
         worker = await runWorker({
-          config: {
-            databaseUrl: env.dbUrl,
-            redisUrl: REDIS_URL,
-            queuePrefix: env.prefix,
-            concurrency: 1,
+          config: testWorkerConfig(env, {
             workerId: 'submission-list',
-            retry: { attempts: 2, backoffMs: 50 },
-            lockMs: 30_000,
-            stalledIntervalMs: 30_000,
-            shutdownGraceMs: 200,
-            reconcile: { intervalMs: 0, queuedGraceSeconds: 30 },
-            heartbeat: { intervalMs: 500, staleSeconds: 10 },
-          },
+          }),
           grader: standInGrader(),
           logger,
         });

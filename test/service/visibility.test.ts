@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { runWorker, type RunningWorker } from '@kgrader/worker';
 import { pino } from 'pino';
-import { api, readEvents, REDIS_URL, seed, startApi, submit, waitFor, type Seed, type TestEnv } from './helpers.js';
+import { api, readEvents, REDIS_URL, seed, startApi, submit, waitFor, type Seed, type TestEnv, testWorkerConfig } from './helpers.js';
 import { NONCE, standInGrader } from './stand-in.js';
 
 const logger = pino({ level: process.env['TEST_LOG_LEVEL'] ?? 'silent' });
@@ -41,19 +41,9 @@ describe('per-test visibility', { timeout: 120_000 }, () => {
     const streams = Promise.all([readEvents(env, sid, student(), 60_000), readEvents(env, sid, instructor(), 60_000)]);
     await new Promise((r) => setTimeout(r, 300));
     worker = await runWorker({
-      config: {
-        databaseUrl: env.dbUrl,
-        redisUrl: REDIS_URL,
-        queuePrefix: env.prefix,
-        concurrency: 1,
+      config: testWorkerConfig(env, {
         workerId: 'visibility',
-        retry: { attempts: 2, backoffMs: 50 },
-        lockMs: 30_000,
-        stalledIntervalMs: 30_000,
-        shutdownGraceMs: 200,
-        reconcile: { intervalMs: 0, queuedGraceSeconds: 30 },
-        heartbeat: { intervalMs: 500, staleSeconds: 10 },
-      },
+      }),
       grader: standInGrader(),
       logger,
     });
