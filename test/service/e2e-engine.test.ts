@@ -67,6 +67,7 @@ describe('real engine end to end', { skip: kernel ?? false, timeout: 15 * 60_000
     assert.match(logs.body.console ?? '', /KASAN/);
     const stats = await api(env, 'GET', `/api/v1/assignments/${s.assignmentId}/stats`, { token: s.users.instructor.token });
     assert.equal(stats.body.passRate, 0.5);
+    assert.deepEqual([stats.body.passRateOverTime.at(-1).rate, stats.body.passRateOverTime.at(-1).graded], [0.5, 2], JSON.stringify(stats.body.passRateOverTime));
     assert.ok(stats.body.topFindings.some((f: any) => /out-of-bounds Read/.test(f.title)));
   });
 });

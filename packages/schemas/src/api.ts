@@ -389,6 +389,11 @@ export const AssignmentStats = z.object({
   verdicts: z.object({ pass: z.number().int(), fail: z.number().int(), error: z.number().int() }),
   /** finding titles by how many distinct students hit them (latest submissions) */
   topFindings: z.array(z.object({ title: z.string(), kind: z.string(), students: z.number().int(), occurrences: z.number().int() })),
+  /**
+   * the pass rate of students' latest graded submission as it stood after each grading finished
+   * (at most one point a minute): `at` in ms since the epoch, `graded` students so far
+   */
+  passRateOverTime: z.array(z.object({ at: z.number(), rate: z.number(), graded: z.number().int() })),
 });
 export type AssignmentStats = z.infer<typeof AssignmentStats>;
 

@@ -25,6 +25,7 @@ import { assignmentOut, submissionSummary } from '../lib/mappers.js';
 import { regrade } from '../lib/regrade.js';
 import { listSubmissions } from '../lib/submission-list.js';
 import { redactor, studentSummary, viewOf } from '../lib/visibility.js';
+import { passRateOverTime } from '../lib/stats.js';
 
 const errors = { 400: Problem, 401: Problem, 403: Problem, 404: Problem, 409: Problem, 422: Problem };
 const date = (s: string | null | undefined) => (s === undefined ? undefined : s === null ? null : new Date(s));
@@ -288,6 +289,12 @@ export const assignmentsPlugin: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async
             GROUP BY f.title ORDER BY students DESC, occurrences DESC, f.title LIMIT 20`
         : [];
       const graded = verdicts.pass + verdicts.fail;
+      // every graded submission, oldest first, in three columns: the curve is computed here, not
+      // by a browser fetching every submission
+      const history = await db.$queryRaw<{ userId: string; pass: boolean; at: Date }[]>`
+        SELECT "userId"::text AS "userId", verdict = 'pass' AS pass, coalesce("finishedAt", "createdAt") AS at
+        FROM "Submission" WHERE "assignmentId" = ${aid}::uuid AND status = 'done' AND verdict IN ('pass', 'fail')
+        ORDER BY "createdAt", id`;
       return {
         assignmentId: aid,
         submissions: Number(counts?.submissions ?? 0),
@@ -297,6 +304,7 @@ export const assignmentsPlugin: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async
         histogram,
         verdicts,
         topFindings: top.map((t) => ({ title: t.title, kind: t.kind, students: Number(t.students), occurrences: Number(t.occurrences) })),
+        passRateOverTime: passRateOverTime(history),
       };
     },
   );

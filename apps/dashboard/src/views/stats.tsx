@@ -1,37 +1,14 @@
-import type { SubmissionSummary } from '@kgrader/schemas';
-import { useMemo } from 'preact/hooks';
-import { allSubmissions, api } from '../api.js';
-import { Histogram, PassRateLine, TopFindings, type RatePoint } from '../charts.js';
+import { api } from '../api.js';
+import { Histogram, PassRateLine, TopFindings } from '../charts.js';
 import { Link } from '../router.js';
 import { Crumbs, ErrorBox, Loading, PageTitle, useAsync } from '../ui.js';
-
-/** Pass rate of students' latest graded submission as it stood after each grading finished. */
-export function passRateOverTime(items: SubmissionSummary[]): RatePoint[] {
-  const graded = items
-    .filter((s) => s.status === 'done' && (s.verdict === 'pass' || s.verdict === 'fail'))
-    .sort((a, b) => (a.createdAt < b.createdAt ? -1 : 1));
-  const latest = new Map<string, boolean>();
-  const points: RatePoint[] = [];
-  for (const s of graded) {
-    latest.set(s.userId, s.verdict === 'pass');
-    const pass = [...latest.values()].filter(Boolean).length;
-    const at = new Date(s.finishedAt ?? s.createdAt).getTime();
-    const p = { at, rate: pass / latest.size, graded: latest.size };
-    const prev = points[points.length - 1];
-    // one point per minute at most
-    if (prev && at - prev.at < 60_000) points[points.length - 1] = { ...p, at: prev.at };
-    else points.push(p);
-  }
-  return points;
-}
 
 export function StatsPage({ assignmentId }: { assignmentId: string }) {
   const data = useAsync(async () => {
     const a = await api.assignment(assignmentId);
-    const [stats, subs, c] = await Promise.all([api.stats(assignmentId), allSubmissions(assignmentId, {}), api.course(a.courseId)]);
-    return { a, c, stats, subs };
+    const [stats, c] = await Promise.all([api.stats(assignmentId), api.course(a.courseId)]);
+    return { a, c, stats };
   }, [assignmentId]);
-  const rate = useMemo(() => (data.data ? passRateOverTime(data.data.subs.items) : []), [data.data]);
   if (data.error) return <ErrorBox error={data.error} />;
   if (!data.data) return <Loading what="Computing statistics" />;
   const { a, c, stats } = data.data;
@@ -70,7 +47,7 @@ export function StatsPage({ assignmentId }: { assignmentId: string }) {
         </section>
         <section class="card" aria-labelledby="c2">
           <h2 id="c2">Pass rate over time</h2>
-          <PassRateLine points={rate} title="Pass rate over time" />
+          <PassRateLine points={stats.passRateOverTime} title="Pass rate over time" />
         </section>
         <section class="card chart-wide" aria-labelledby="c3">
           <h2 id="c3">Most frequent findings</h2>
