@@ -2,6 +2,7 @@
 // file, an API listening on an ephemeral loopback port, seeded users and tokens, upload helpers,
 // the shipped msgbuf solutions and a /proc reader to find the QEMU processes of a worker.
 import { readdir, readFile } from 'node:fs/promises';
+import { createServer, type AddressInfo } from 'node:net';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
@@ -9,6 +10,7 @@ import { buildApp, folderCatalog, EventHub, issueToken, seedShippedExercises, ty
 import { createDb, createFailFastRedis, createGradingQueue, migrate, redisReady, type Db } from '@kgrader/db';
 import { loadExercise, shippedExercisesDir, locateKernel } from '@kgrader/engine';
 import { cacheDirOf, WorkerEnv, type WorkerConfig } from '@kgrader/worker';
+import { deepFreeze } from '@kgrader/schemas';
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 import pg from 'pg';
@@ -21,6 +23,15 @@ export const REDIS_URL = process.env['TEST_REDIS_URL'] ?? 'redis://127.0.0.1:637
  * process id keeps two runs of the same file (engineers share this PostgreSQL) from dropping each
  * other's database mid-run; `dropDatabase` removes it at the end.
  */
+/** A loopback port free right now (the test API listens on it; its public URL names it from the start). */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
 export async function freshDatabase(name: string, opts: { /** apply these migrations instead of the repository's */ migrationsDir?: string } = {}): Promise<string> {
   const db = `kgrader_test_${name.replace(/[^a-z0-9_]/gi, '_').toLowerCase()}_${process.pid}`;
   await adminQuery(`DROP DATABASE IF EXISTS "${db}" WITH (FORCE)`, `CREATE DATABASE "${db}"`);
@@ -86,8 +97,10 @@ export async function startApi(name: string, overrides: Partial<ApiConfig> = {},
   const queue = createGradingQueue(redis, prefix);
   queue.on('error', () => {}); // Redis going away in a test is expected; main.ts logs these
   const events = new EventHub(sub);
-  const config: ApiConfig = {
-    publicUrl: 'http://127.0.0.1',
+  // the config is complete before the app is built (frozen, as the API's own): the port is chosen first
+  const port = await freePort();
+  const config: ApiConfig = deepFreeze({
+    publicUrl: `http://127.0.0.1:${port}`,
     exercisesDir: shippedExercisesDir,
     retry: { attempts: 3, backoffMs: 50 },
     duplicateWindowSeconds: 600,
@@ -96,13 +109,11 @@ export async function startApi(name: string, overrides: Partial<ApiConfig> = {},
     sseMaxSeconds: 600,
     logLevel: 'silent',
     ...overrides,
-  };
+  });
   const deps: ApiDeps = { db, redis, queue, events, catalog: folderCatalog(config.exercisesDir), config };
   const app = await buildApp({ deps, logger: false });
-  await app.listen({ port: 0, host: '127.0.0.1' });
-  const addr = app.server.address();
-  const baseUrl = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
-  config.publicUrl = baseUrl;
+  await app.listen({ port, host: '127.0.0.1' });
+  const baseUrl = `http://127.0.0.1:${port}`;
   return {
     dbUrl,
     prefix,

@@ -319,3 +319,16 @@ describe('one name for the exercises folder', () => {
     }
   });
 });
+
+describe('configuration is parsed once and frozen', () => {
+  it('the API and worker configs cannot be changed after parsing, at any depth', async () => {
+    const { ApiEnv, apiConfigFromEnv } = await import('@kgrader/api');
+    const { WorkerEnv, workerConfigFromEnv } = await import('@kgrader/worker');
+    const api = apiConfigFromEnv(ApiEnv.parse({}));
+    const worker = workerConfigFromEnv(WorkerEnv.parse({}));
+    assert.throws(() => Object.assign(api, { publicUrl: 'http://elsewhere' }), TypeError);
+    assert.throws(() => Object.assign(api.lms!, { webhooksAllowPrivate: true }), TypeError);
+    assert.throws(() => Object.assign(worker.heartbeat, { staleSeconds: 1 }), TypeError);
+    assert.throws(() => (worker.lms!.passback!.schedule as number[]).push(1), TypeError);
+  });
+});

@@ -1,5 +1,5 @@
 import { shippedExercisesDir } from '@kgrader/exercises';
-import { GradingRetryEnv, gradingRetryPolicy, ServiceBaseEnv, type GradingRetryPolicy } from '@kgrader/schemas';
+import { deepFreeze, GradingRetryEnv, gradingRetryPolicy, ServiceBaseEnv, type GradingRetryPolicy } from '@kgrader/schemas';
 import { z } from 'zod';
 
 const bool = z.stringbool();
@@ -107,7 +107,7 @@ export interface LmsConfig {
 }
 
 export function apiConfigFromEnv(env: ApiEnv): ApiConfig {
-  return {
+  return deepFreeze({
     publicUrl: (env.PUBLIC_URL ?? `http://${env.HOST.includes(':') ? `[${env.HOST}]` : env.HOST}:${env.PORT}`).replace(/\/$/, ''),
     exercisesDir: env.KGRADER_EXERCISES_DIR ?? shippedExercisesDir,
     retry: gradingRetryPolicy(env),
@@ -116,7 +116,7 @@ export function apiConfigFromEnv(env: ApiEnv): ApiConfig {
     sseMaxSeconds: env.SSE_MAX_SECONDS,
     logLevel: env.LOG_LEVEL,
     ...(env.DASHBOARD_DIR ? { dashboardDir: env.DASHBOARD_DIR } : {}),
-    auth: Object.freeze({ providers: Object.freeze(env.OIDC_PROVIDERS.map((p) => Object.freeze(p))), allowInsecure: env.OIDC_ALLOW_INSECURE, sessionHours: env.SESSION_HOURS }),
+    auth: { providers: env.OIDC_PROVIDERS, allowInsecure: env.OIDC_ALLOW_INSECURE, sessionHours: env.SESSION_HOURS },
     lms: {
       toolKeysFile: env.LTI_TOOL_KEYS,
       sessionHours: env.LTI_SESSION_HOURS,
@@ -125,5 +125,5 @@ export function apiConfigFromEnv(env: ApiEnv): ApiConfig {
       webhooksAllowPrivate: env.WEBHOOKS_ALLOW_PRIVATE,
       previousSecretHours: 24,
     },
-  };
+  });
 }

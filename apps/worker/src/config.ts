@@ -1,5 +1,5 @@
 import { availableParallelism, homedir, hostname } from 'node:os';
-import { GradingRetryEnv, gradingRetryPolicy, ServiceBaseEnv, type GradingRetryPolicy } from '@kgrader/schemas';
+import { deepFreeze, GradingRetryEnv, gradingRetryPolicy, ServiceBaseEnv, type GradingRetryPolicy } from '@kgrader/schemas';
 import { z } from 'zod';
 
 const bool = z.stringbool();
@@ -100,7 +100,7 @@ export const DEFAULT_PASSBACK_SCHEDULE_MS = [60_000, 300_000, 1_800_000, 7_200_0
 const msList = (s: string | undefined) => (s ? s.split(',').map(Number) : undefined);
 
 export function workerConfigFromEnv(env: WorkerEnv): WorkerConfig {
-  return {
+  return deepFreeze({
     databaseUrl: env.DATABASE_URL,
     redisUrl: env.REDIS_URL,
     queuePrefix: env.QUEUE_PREFIX,
@@ -135,7 +135,7 @@ export function workerConfigFromEnv(env: WorkerEnv): WorkerConfig {
       },
       assets: { pollMs: env.LTI_NOTICE_POLL_MS, schedule: msList(env.LTI_SERVICE_RETRY_SCHEDULE_MS) ?? DEFAULT_LTI_SERVICE_SCHEDULE_MS },
     },
-  };
+  });
 }
 
 export function cacheDirOf(env: WorkerEnv): string {

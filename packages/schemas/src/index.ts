@@ -9,3 +9,4 @@ export * from './authoring.js';
 export * from './late.js';
 export * from './roster.js';
 export * from './similarity.js';
+export * from './freeze.js';
