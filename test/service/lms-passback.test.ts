@@ -1,6 +1,6 @@
 // LTI AGS grade passback end to end: a student launches from the mock platform, submits over HTTP,
-// the worker's real processor stores the verdict (a GradeResult recorded from the real engine,
-// replayed) and queues the passback in the same transaction; the worker's passback loop publishes
+// the worker grades it with the real engine (sandboxed build, QEMU) and stores the verdict and
+// queues the passback in the same transaction; the worker's passback loop publishes
 // the score to the mock platform's line item; a 503 is retried with backoff; the state is visible
 // on the submission.
 import assert from 'node:assert/strict';

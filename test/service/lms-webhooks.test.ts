@@ -1,6 +1,6 @@
 // Outgoing webhooks end to end: endpoints managed over the API (and their forbidden cases), outbox
 // rows written in the event's transaction (submission create in the API, verdict in the worker's
-// processor replaying a recorded real engine result), delivery by the worker's dispatcher to a
+// processor grading with the real engine), delivery by the worker's dispatcher to a
 // loopback receiver (allowed by config), Standard Webhooks signatures, retries with an injected
 // schedule, 410 disabling the endpoint, redeliver, the attempt log, secret rotation, SSRF guard.
 import assert from 'node:assert/strict';
