@@ -109,7 +109,6 @@ describe('kgrader analyze', () => {
     const { findings } = JSON.parse(run.stdout) as { findings: unknown[] };
     const parsed = findings.map((f) => Finding.parse(f));
     assert.ok(parsed.some((f) => f.kind === 'kasan' && /slab-out-of-bounds Read in msgbuf_read/.test(f.title)), JSON.stringify(parsed.map((f) => f.title)));
-    assert.ok((await readFile(log, 'utf8')).length > 0);
   });
   test('readable output names the finding', async () => {
     const run = await runCli(['analyze', `${repoRoot}packages/log-parser/test/fixtures/real/buggy-off-by-one-read.log`]);
