@@ -19,7 +19,7 @@ import type { AuthConfig, OidcProviderConfig } from '@kgrader/api';
 import { runWorker, startSimilarityLoop, type RunningWorker } from '@kgrader/worker';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { pino } from 'pino';
-import { REDIS_URL, startApi, waitFor, type TestEnv } from '../service/helpers.js';
+import { startApi, testWorkerConfig, waitFor, type TestEnv } from '../service/helpers.js';
 import { startIdp, type TestIdp } from '../service/oidc-idp.js';
 import { miniDraft, standInGrader } from '../service/stand-in.js';
 
@@ -76,19 +76,7 @@ before(async () => {
     await ctx.db.membership.create({ data: { userId: u.id, courseId, role } });
   }
   worker = await runWorker({
-    config: {
-      databaseUrl: ctx.dbUrl,
-      redisUrl: REDIS_URL,
-      queuePrefix: ctx.prefix,
-      concurrency: 1,
-      workerId: 'dashboard-ops',
-      retry: { attempts: 2, backoffMs: 50 },
-      lockMs: 30_000,
-      stalledIntervalMs: 30_000,
-      shutdownGraceMs: 200,
-      reconcile: { intervalMs: 0, queuedGraceSeconds: 30 },
-      heartbeat: { intervalMs: 500, staleSeconds: 10 },
-    },
+    config: testWorkerConfig(ctx, { workerId: 'dashboard-ops' }),
     grader: standInGrader(),
     logger: pino({ level: 'silent' }),
   });

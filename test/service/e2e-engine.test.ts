@@ -8,7 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import { locateKernel } from '@kgrader/engine';
 import { cacheDirOf, engineConfigFromEnv, engineGrader, runWorker, WorkerEnv, type RunningWorker } from '@kgrader/worker';
 import { pino } from 'pino';
-import { api, readEvents, REDIS_URL, seed, startApi, submit, type Seed, type TestEnv, testWorkerConfig } from './helpers.js';
+import { api, readEvents, seed, startApi, submit, type Seed, type TestEnv, testWorkerConfig } from './helpers.js';
 
 const workerEnv = WorkerEnv.parse(process.env);
 const kernel = await locateKernel(cacheDirOf(workerEnv)).then(

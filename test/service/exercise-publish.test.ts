@@ -9,7 +9,7 @@ import { readFile } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 import { engineConfigFromEnv, engineGrader, runWorker, type RunningWorker } from '@kgrader/worker';
 import { pino } from 'pino';
-import { api, kernelMissing, REDIS_URL, seed, solutionPath, startApi, waitFor, workerEnv, type Seed, type TestEnv, testWorkerConfig } from './helpers.js';
+import { api, kernelMissing, seed, solutionPath, startApi, waitFor, workerEnv, type Seed, type TestEnv, testWorkerConfig } from './helpers.js';
 
 const logger = pino({ level: process.env['TEST_LOG_LEVEL'] ?? 'silent' });
 

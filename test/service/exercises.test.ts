@@ -10,7 +10,7 @@ import { seedShippedExercises } from '@kgrader/api';
 import { PRIORITY, solutionCheckJobId } from '@kgrader/db';
 import { reconcile, runWorker, type RunningWorker, type WorkerConfig } from '@kgrader/worker';
 import { pino } from 'pino';
-import { api, REDIS_URL, seed, startApi, submit, waitFor, type Seed, type TestEnv, testWorkerConfig } from './helpers.js';
+import { api, seed, startApi, submit, waitFor, type Seed, type TestEnv, testWorkerConfig } from './helpers.js';
 import { miniDraft, standInGrader } from './stand-in.js';
 
 const logger = pino({ level: process.env['TEST_LOG_LEVEL'] ?? 'silent' });

@@ -13,7 +13,7 @@ import { MockPlatform, type MockUser } from '@kgrader/lti/test-support';
 import { lateness } from '@kgrader/schemas';
 import { runWorker, type RunningWorker } from '@kgrader/worker';
 import { pino } from 'pino';
-import { api, REDIS_URL, seed, startApi, submit, waitFor, type Seed, type TestEnv, testWorkerConfig } from './helpers.js';
+import { api, seed, startApi, submit, waitFor, type Seed, type TestEnv, testWorkerConfig } from './helpers.js';
 import { fullLaunch } from './lms-support.js';
 import { standInGrader } from './stand-in.js';
 

@@ -21,7 +21,6 @@ import {
   qemuMentioning,
   qemuUnder,
   readEvents,
-  REDIS_URL,
   seed,
   solution,
   solutionPath,

@@ -13,7 +13,7 @@ import { ensureToolKeyFile } from '@kgrader/lti';
 import { MockPlatform, type MockUser } from '@kgrader/lti/test-support';
 import { runWorker, type RunningWorker } from '@kgrader/worker';
 import { pino } from 'pino';
-import { api, REDIS_URL, seed, startApi, submit, waitFor, type Seed, type TestEnv, testWorkerConfig } from './helpers.js';
+import { api, seed, startApi, submit, waitFor, type Seed, type TestEnv, testWorkerConfig } from './helpers.js';
 import { fullLaunch, realGrader } from './lms-support.js';
 
 /** a grading by the real engine (QEMU under TCG) takes 25-60 s on 2 cores */

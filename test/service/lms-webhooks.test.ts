@@ -12,7 +12,7 @@ import { PrismaOutboxStore, writeWebhookEvent } from '@kgrader/db';
 import { OutboxDispatcher, verify } from '@kgrader/webhooks';
 import { runWorker, type RunningWorker } from '@kgrader/worker';
 import { pino } from 'pino';
-import { api, REDIS_URL, seed, startApi, submit, waitFor, type Seed, type TestEnv, testWorkerConfig } from './helpers.js';
+import { api, seed, startApi, submit, waitFor, type Seed, type TestEnv, testWorkerConfig } from './helpers.js';
 import { realGrader, startReceiver } from './lms-support.js';
 
 /** a grading by the real engine (QEMU under TCG) takes 25-60 s on 2 cores */

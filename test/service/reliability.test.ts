@@ -23,7 +23,7 @@ import { loadExercise, shippedExercisesDir } from '@kgrader/engine';
 import type { GradeResult } from '@kgrader/schemas';
 import { reconcile, runWorker, type Grader, type RunningWorker, type WorkerConfig } from '@kgrader/worker';
 import { pino } from 'pino';
-import { api, REDIS_URL, seed, startApi, submit, waitFor, wipePrefix, type Seed, type TestEnv, testWorkerConfig } from './helpers.js';
+import { api, seed, startApi, submit, waitFor, wipePrefix, type Seed, type TestEnv, testWorkerConfig } from './helpers.js';
 
 const logger = pino({ level: process.env['TEST_LOG_LEVEL'] ?? 'silent' });
 const RETRY = { attempts: 3, backoffMs: 50 };

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { engineConfigFromEnv, engineGrader, runWorker, type Grader, type RunningWorker, type WorkerConfig } from '@kgrader/worker';
 import { pino } from 'pino';
-import { api, REDIS_URL, seed, startApi, submit, waitFor, workerEnv, type Seed, type TestEnv } from './helpers.js';
+import { api, seed, startApi, submit, waitFor, workerEnv, type Seed, type TestEnv, testWorkerConfig } from './helpers.js';
 import { standInGrader } from './stand-in.js';
 
 const logger = pino({ level: 'silent' });
@@ -38,20 +38,8 @@ describe('worker health gate, environment pins and metrics', { timeout: 120_000 
   let s: Seed;
   const workers: RunningWorker[] = [];
   let emptyCache: string;
-  const config = (workerId: string, over: Partial<NonNullable<WorkerConfig['health']>> = {}): WorkerConfig => ({
-    databaseUrl: env.dbUrl,
-    redisUrl: REDIS_URL,
-    queuePrefix: env.prefix,
-    concurrency: 1,
-    workerId,
-    retry: { attempts: 2, backoffMs: 50 },
-    lockMs: 30_000,
-    stalledIntervalMs: 30_000,
-    shutdownGraceMs: 200,
-    reconcile: { intervalMs: 0, queuedGraceSeconds: 30 },
-    heartbeat: { intervalMs: 500, staleSeconds: 10 },
-    health: { recheckMs: 500, repin: false, http: { host: '127.0.0.1', port: 0 }, ...over },
-  });
+  const config = (workerId: string, over: Partial<NonNullable<WorkerConfig['health']>> = {}): WorkerConfig =>
+    testWorkerConfig(env, { workerId, health: { recheckMs: 500, repin: false, http: { host: '127.0.0.1', port: 0 }, ...over } });
   const start = async (workerId: string, grader: Grader, over: Partial<NonNullable<WorkerConfig['health']>> = {}) => {
     const w = await runWorker({ config: config(workerId, over), grader, logger });
     workers.push(w);
