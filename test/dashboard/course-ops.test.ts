@@ -19,7 +19,7 @@ import type { AuthConfig, OidcProviderConfig } from '@kgrader/api';
 import { runWorker, startSimilarityLoop, type RunningWorker } from '@kgrader/worker';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { pino } from 'pino';
-import { startApi, testWorkerConfig, waitFor, type TestEnv } from '../service/helpers.js';
+import { freePort, startApi, testWorkerConfig, waitFor, type TestEnv } from '../service/helpers.js';
 import { startIdp, type TestIdp } from '../service/oidc-idp.js';
 import { miniDraft, standInGrader } from '../service/stand-in.js';
 
@@ -36,7 +36,6 @@ let courseId = '';
 let exerciseId = '';
 let assignmentId = '';
 let submissionId = '';
-const auth: AuthConfig = { providers: [], allowInsecure: true, sessionHours: 12 };
 
 const shot = (page: Page, name: string) => page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
 
@@ -63,9 +62,12 @@ before(async () => {
   assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: apt-get install -y chromium`);
   assert.ok(existsSync(join(REPO, 'apps/dashboard/dist/web/index.html')), 'the dashboard is not built: npm run build -w @kgrader/dashboard');
   mkdirSync(SHOTS, { recursive: true });
-  ctx = await startApi('dashboard_ops', { auth });
-  idp = await startIdp({ clientId: 'kgrader', clientSecret: 'secret', redirectUris: [`${ctx.baseUrl}/auth/callback/uni`] });
-  (auth.providers as OidcProviderConfig[]).push({ id: 'uni', name: 'University SSO', issuer: idp.issuer, clientId: 'kgrader', clientSecret: 'secret', provision: { emailDomains: ['uni.test'], role: 'user' } });
+  // the provider must know the API's callback URL before either starts: the port is chosen first
+  const port = await freePort();
+  idp = await startIdp({ clientId: 'kgrader', clientSecret: 'secret', redirectUris: [`http://127.0.0.1:${port}/auth/callback/uni`] });
+  const uni: OidcProviderConfig = { id: 'uni', name: 'University SSO', issuer: idp.issuer, clientId: 'kgrader', clientSecret: 'secret', provision: { emailDomains: ['uni.test'], role: 'user' } };
+  const auth: AuthConfig = { providers: [uni], allowInsecure: true, sessionHours: 12 };
+  ctx = await startApi('dashboard_ops', { auth }, { port });
   idp.accounts.set('ada', { email: 'ada@uni.test', name: 'Ada Instructor' });
   idp.accounts.set('sam', { email: 'sam@uni.test', name: 'Sam Student' });
   // the course and its people, enrolled by e-mail before they ever sign in

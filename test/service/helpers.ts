@@ -83,7 +83,7 @@ export interface TestEnv {
  * The API as main.ts wires it (fail-fast Redis connections), on a fresh database, listening on an
  * ephemeral loopback port. `opts.redisUrl`: another Redis (a test's own server it stops and starts).
  */
-export async function startApi(name: string, overrides: Partial<ApiConfig> = {}, opts: { redisUrl?: string } = {}): Promise<TestEnv> {
+export async function startApi(name: string, overrides: Partial<ApiConfig> = {}, opts: { redisUrl?: string; /** a port chosen beforehand (freePort), when something must know the API's URL before it starts */ port?: number } = {}): Promise<TestEnv> {
   const dbUrl = await freshDatabase(name);
   const prefix = `kgt-${name}-${process.pid}`;
   const db = createDb({ databaseUrl: dbUrl, poolMax: 5 });
@@ -98,7 +98,7 @@ export async function startApi(name: string, overrides: Partial<ApiConfig> = {},
   queue.on('error', () => {}); // Redis going away in a test is expected; main.ts logs these
   const events = new EventHub(sub);
   // the config is complete before the app is built (frozen, as the API's own): the port is chosen first
-  const port = await freePort();
+  const port = opts.port ?? (await freePort());
   const config: ApiConfig = deepFreeze({
     publicUrl: `http://127.0.0.1:${port}`,
     exercisesDir: shippedExercisesDir,

@@ -7,26 +7,29 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { AuthConfig, OidcProviderConfig } from '@kgrader/api';
-import { api, seed, startApi, type Seed, type TestEnv } from './helpers.js';
+import { api, freePort, seed, startApi, type Seed, type TestEnv } from './helpers.js';
 import { httpSignIn, startIdp, type TestIdp } from './oidc-idp.js';
 
 describe('sign-in with OpenID Connect', { timeout: 120_000 }, () => {
   let env: TestEnv;
   let s: Seed;
   let idp: TestIdp;
-  const auth: AuthConfig = { providers: [], allowInsecure: true, sessionHours: 12 };
   const cookieOf = (setCookie: string | null) => setCookie!.split(';')[0]!;
   const me = (cookie: string, headers: Record<string, string> = {}) => api(env, 'GET', '/api/v1/me', { headers: { cookie, ...headers } });
 
   before(async () => {
-    env = await startApi('signin', { auth });
-    s = await seed(env.db);
-    idp = await startIdp({ clientId: 'kgrader', clientSecret: 'test-secret', redirectUris: [`${env.baseUrl}/auth/callback/uni`, `${env.baseUrl}/auth/callback/closed`] });
+    // the provider must know the API's callback URLs before either starts: the port is chosen first
+    const port = await freePort();
+    const apiUrl = `http://127.0.0.1:${port}`;
+    idp = await startIdp({ clientId: 'kgrader', clientSecret: 'test-secret', redirectUris: [`${apiUrl}/auth/callback/uni`, `${apiUrl}/auth/callback/closed`] });
     const base = { issuer: idp.issuer, clientId: 'kgrader', clientSecret: 'test-secret' };
-    (auth.providers as OidcProviderConfig[]).push(
+    const providers: OidcProviderConfig[] = [
       { id: 'uni', name: 'University SSO', ...base, provision: { emailDomains: ['uni.test'], role: 'user' } },
       { id: 'closed', name: 'Closed SSO', ...base, provision: null },
-    );
+    ];
+    const auth: AuthConfig = { providers, allowInsecure: true, sessionHours: 12 };
+    env = await startApi('signin', { auth }, { port });
+    s = await seed(env.db);
   });
   after(async () => {
     await idp?.close();
