@@ -93,18 +93,21 @@ describe('webhook endpoints: forbidden cases', () => {
 
 describe('SSRF guard', () => {
   it('rejects private, loopback and link-local targets when not allowed by the admin setting', async () => {
-    env.deps.config.lms!.webhooksAllowPrivate = false;
+    // an API with the admin setting at its default (off): config is fixed at start, never flipped
+    const strict = await startApi('lms_webhooks_strict');
     try {
+      const ss = await seed(strict.db);
+      const strictHooks = `/api/v1/courses/${ss.courseId}/webhooks`;
       for (const url of ['http://127.0.0.1:9/x', 'http://10.1.2.3/x', 'http://169.254.169.254/latest/meta-data', 'http://[::1]/x', 'http://localhost/x', 'http://192.168.0.10/hook']) {
-        const r = await api(env, 'POST', hooks(), { token: s.users.instructor.token, json: { url, events: ['submission.created'] } });
+        const r = await api(strict, 'POST', strictHooks, { token: ss.users.instructor.token, json: { url, events: ['submission.created'] } });
         assert.equal(r.status, 422, `${url}: ${JSON.stringify(r.body)}`);
         assert.equal(r.body.type, '/problems/webhook-url-rejected');
       }
-      const ftp = await api(env, 'POST', hooks(), { token: s.users.instructor.token, json: { url: 'ftp://example.com/x', events: ['submission.created'] } });
+      const ftp = await api(strict, 'POST', strictHooks, { token: ss.users.instructor.token, json: { url: 'ftp://example.com/x', events: ['submission.created'] } });
       assert.equal(ftp.status, 400);
-      assert.equal(await env.db.webhookEndpoint.count(), 0);
+      assert.equal(await strict.db.webhookEndpoint.count(), 0);
     } finally {
-      env.deps.config.lms!.webhooksAllowPrivate = true;
+      await strict.close();
     }
   });
 
