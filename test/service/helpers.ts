@@ -255,6 +255,31 @@ export function tarGz(entries: TarEntry[]): Buffer {
   return gzipSync(Buffer.concat(parts));
 }
 
+/** The events of a Server-Sent Events body as they arrive (blocks without `data:` are skipped). */
+export async function* sseEvents(body: ReadableStream<Uint8Array>): AsyncGenerator<{ event: string; id: string; data: any }> {
+  let buf = '';
+  const decoder = new TextDecoder();
+  for await (const chunk of body as unknown as AsyncIterable<Uint8Array>) {
+    buf += decoder.decode(chunk, { stream: true });
+    let i: number;
+    while ((i = buf.indexOf('\n\n')) !== -1) {
+      const block = buf.slice(0, i);
+      buf = buf.slice(i + 2);
+      const ev: { event: string; id: string; data: any } = { event: 'message', id: '', data: null };
+      let any = false;
+      for (const line of block.split('\n')) {
+        if (line.startsWith('event: ')) ev.event = line.slice(7);
+        else if (line.startsWith('id: ')) ev.id = line.slice(4);
+        else if (line.startsWith('data: ')) {
+          ev.data = JSON.parse(line.slice(6));
+          any = true;
+        }
+      }
+      if (any) yield ev;
+    }
+  }
+}
+
 /** Reads an SSE stream until it closes (or the timeout), returning the parsed events. */
 export async function readEvents(env: { baseUrl: string }, submissionId: string, token: string, timeoutMs = 60_000): Promise<{ event: string; id: string; data: any }[]> {
   const ctrl = new AbortController();
@@ -262,28 +287,8 @@ export async function readEvents(env: { baseUrl: string }, submissionId: string,
   const res = await fetch(`${env.baseUrl}/api/v1/submissions/${submissionId}/events`, { headers: { authorization: `Bearer ${token}` }, signal: ctrl.signal });
   if (res.status !== 200) throw new Error(`events: HTTP ${res.status} ${await res.text()}`);
   const out: { event: string; id: string; data: any }[] = [];
-  let buf = '';
-  const decoder = new TextDecoder();
   try {
-    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-      buf += decoder.decode(chunk, { stream: true });
-      let i: number;
-      while ((i = buf.indexOf('\n\n')) !== -1) {
-        const block = buf.slice(0, i);
-        buf = buf.slice(i + 2);
-        const ev: { event: string; id: string; data: any } = { event: 'message', id: '', data: null };
-        let any = false;
-        for (const line of block.split('\n')) {
-          if (line.startsWith('event: ')) ev.event = line.slice(7);
-          else if (line.startsWith('id: ')) ev.id = line.slice(4);
-          else if (line.startsWith('data: ')) {
-            ev.data = JSON.parse(line.slice(6));
-            any = true;
-          }
-        }
-        if (any) out.push(ev);
-      }
-    }
+    for await (const ev of sseEvents(res.body!)) out.push(ev);
   } finally {
     clearTimeout(timer);
   }

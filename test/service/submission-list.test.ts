@@ -10,7 +10,7 @@ import { createRedis, recordSubmissionEvent } from '@kgrader/db';
 import { runWorker, type RunningWorker } from '@kgrader/worker';
 import type { Redis } from 'ioredis';
 import { pino } from 'pino';
-import { api, REDIS_URL, seed, sleep, startApi, submit, waitFor, type Seed, type TestEnv, testWorkerConfig } from './helpers.js';
+import { api, REDIS_URL, seed, sleep, startApi, submit, waitFor, type Seed, type TestEnv, testWorkerConfig, sseEvents } from './helpers.js';
 import { expectedOrder, seedSubmissions, type SeededSubmission, type Sort } from './list-fixtures.js';
 import { standInGrader } from './stand-in.js';
 
@@ -24,24 +24,8 @@ async function openStream(env: TestEnv, path: string, token?: string) {
   const events: { event: string; data: any }[] = [];
   if (res.status === 200 && res.body) {
     void (async () => {
-      const decoder = new TextDecoder();
-      let buf = '';
       try {
-        for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-          buf += decoder.decode(chunk, { stream: true });
-          let i: number;
-          while ((i = buf.indexOf('\n\n')) !== -1) {
-            const block = buf.slice(0, i);
-            buf = buf.slice(i + 2);
-            let event = 'message';
-            let data: any = undefined;
-            for (const line of block.split('\n')) {
-              if (line.startsWith('event: ')) event = line.slice(7);
-              else if (line.startsWith('data: ')) data = JSON.parse(line.slice(6));
-            }
-            if (data !== undefined) events.push({ event, data });
-          }
-        }
+        for await (const ev of sseEvents(res.body!)) events.push({ event: ev.event, data: ev.data });
       } catch {
         /* aborted */
       }
